@@ -90,12 +90,59 @@ class LayerNorm2d(nn.Module):
 
     def __init__(self, num_channels: int, eps: float = 1e-6) -> None:
         super().__init__()
+        self.eps = eps
         self.weight = nn.Parameter(torch.ones(num_channels))
         self.bias = nn.Parameter(torch.zeros(num_channels))
-        self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         centred = x - x.mean(dim=1, keepdim=True)
         var = centred.pow(2).mean(dim=1, keepdim=True)
         normed = centred / torch.sqrt(var + self.eps)
         return normed * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
+def get_1d_sine_pe(pos_inds: torch.Tensor, dim: int, temperature: float = 10000) -> torch.Tensor:
+    """Transformer-style 1-D sine encoding: all ``sin`` channels first, then all ``cos``.
+
+    Args:
+        pos_inds: ``[...]`` float positions (e.g. normalised temporal distances).
+        dim: output channels (even).
+        temperature: frequency base.
+
+    Returns:
+        ``[..., dim]`` float32.
+    """
+    half = dim // 2
+    pair = torch.div(torch.arange(half, dtype=torch.float32, device=pos_inds.device), 2, rounding_mode="floor")
+    divisor = temperature ** ((2 * pair) / half)
+    angles = pos_inds.unsqueeze(-1) / divisor
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
+def select_closest_cond_frames(frame_idx: int, cond_frame_outputs: dict, max_cond_frame_num: int):
+    """Split conditioning frames into those attended to from ``frame_idx`` and the rest.
+
+    With no limit (``max_cond_frame_num == -1``) or few enough frames, every frame is selected
+    (same dict, same order). Otherwise the selection is, in this order: the nearest frame before
+    ``frame_idx``, the nearest frame at or after it, then the remaining frames by increasing
+    temporal distance until ``max_cond_frame_num`` are taken.
+
+    Returns:
+        ``(selected, unselected)``: two dicts ``frame_idx -> output``.
+    """
+    if max_cond_frame_num == -1 or len(cond_frame_outputs) <= max_cond_frame_num:
+        return cond_frame_outputs, {}
+    if max_cond_frame_num < 2:
+        raise ValueError(f"max_cond_frames_in_attn must be -1 or >= 2, got {max_cond_frame_num}")
+    before = [t for t in cond_frame_outputs if t < frame_idx]
+    after = [t for t in cond_frame_outputs if t >= frame_idx]
+    chosen = []
+    if before:
+        chosen.append(max(before))
+    if after:
+        chosen.append(min(after))
+    others = sorted((t for t in cond_frame_outputs if t not in chosen), key=lambda t: abs(t - frame_idx))
+    chosen += others[: max_cond_frame_num - len(chosen)]
+    selected = {t: cond_frame_outputs[t] for t in chosen}
+    unselected = {t: out for t, out in cond_frame_outputs.items() if t not in selected}
+    return selected, unselected

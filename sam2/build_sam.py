@@ -1,0 +1,421 @@
+"""Build SAM2 models and video predictors from Hydra configs, with strict checkpoint loading.
+
+Public entry points (same names and meanings as the official ``sam2.build_sam``):
+
+* :func:`build_sam2` -- the image model (``SAM2Base``), used by ``SAM2ImagePredictor``;
+* :func:`build_sam2_video_predictor` -- ``SAM2VideoPredictor`` (or its VOS-optimised variant);
+* :func:`list_configs` -- the model config names this package ships.
+
+A config is named like ``configs/sam2.1/sam2.1_hiera_b+.yaml``; ``sam2.1/sam2.1_hiera_b+.yaml``,
+``sam2.1_hiera_b+.yaml`` (when unambiguous) and the same without ``.yaml`` work too, as does a
+filesystem path to a YAML file (which may list this package's configs in its ``defaults``,
+e.g. ``- /configs/sam2.1/sam2.1_hiera_t``). Importing this module does not touch Hydra's global
+state: each build composes inside a private Hydra context and leaves any Hydra application of
+the caller exactly as it was.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+PathLike = Union[str, "os.PathLike[str]"]
+DeviceLike = Union[str, torch.device, None]
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+_CONFIG_DIR = _PACKAGE_DIR / "configs"
+_CONFIG_MODULE = "sam2"
+_HYDRA_VERSION_BASE = "1.2"
+
+_VIDEO_PREDICTOR_TARGET = "sam2.sam2_video_predictor.SAM2VideoPredictor"
+_VOS_PREDICTOR_TARGET = "sam2.sam2_video_predictor.SAM2VideoPredictorVOS"
+
+# Post-processing the official builders switch on with ``apply_postprocessing=True``.
+_IMAGE_POSTPROCESSING: Tuple[str, ...] = (
+    # fall back to the multimask outputs when the single-mask output is not stable
+    "++model.sam_mask_decoder_extra_args.dynamic_multimask_via_stability=true",
+    "++model.sam_mask_decoder_extra_args.dynamic_multimask_stability_delta=0.05",
+    "++model.sam_mask_decoder_extra_args.dynamic_multimask_stability_thresh=0.98",
+)
+_VIDEO_POSTPROCESSING: Tuple[str, ...] = _IMAGE_POSTPROCESSING + (
+    # memories of clicked frames are encoded from the binarised mask the user saw
+    "++model.binarize_mask_from_pts_for_mem_enc=true",
+    # fill holes up to 8 low-res pixels before upsampling to the video resolution
+    "++model.fill_hole_area=8",
+)
+
+_RCMS_KEYS = ("num_prev_frames_to_promote", "low_quality_threshold")
+
+
+class UnknownConfigError(ValueError):
+    """A config name that matches none (or several) of the shipped configs."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file that cannot be read or does not hold ``{"model": state_dict}``."""
+
+
+class CheckpointMismatchError(CheckpointError):
+    """A checkpoint whose state dict does not match the model (strict loading)."""
+
+
+# --------------------------------------------------------------------------------------
+# Config lookup
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ConfigRef:
+    """Where Hydra finds a config: the package's config module, or an external folder."""
+
+    name: str  # config name relative to the search root, with ``.yaml``
+    external_dir: Optional[Path] = None  # None: inside this package
+
+    def describe(self) -> str:
+        return str(self.external_dir / self.name) if self.external_dir else self.name
+
+
+def _is_listed(rel_parts: Sequence[str]) -> bool:
+    # Underscore files/folders are building blocks (bases, trunk fragments); *_training
+    # folders hold trainer configs, not model configs.
+    if any(part.startswith("_") for part in rel_parts):
+        return False
+    return not any(part.endswith("_training") for part in rel_parts[:-1])
+
+
+def list_configs() -> List[str]:
+    """Names of the model configs shipped with the package, e.g. ``configs/sam2.1/sam2.1_hiera_t.yaml``.
+
+    Building blocks (files or folders starting with ``_``) and training configs are left out.
+    """
+    names = []
+    for path in sorted(_CONFIG_DIR.rglob("*.yaml")):
+        rel = path.relative_to(_CONFIG_DIR)
+        if _is_listed(rel.parts):
+            names.append("configs/" + rel.as_posix())
+    return names
+
+
+def _package_config(candidate: str) -> Optional[str]:
+    """``candidate`` as a config name of this package (``configs/...yaml``), if it is one."""
+    rel = candidate.lstrip("/")
+    for name in (rel, "configs/" + rel):
+        if name.startswith("configs/") and (_PACKAGE_DIR / name).is_file():
+            return name
+    return None
+
+
+def _unknown(config_file: str, detail: str) -> UnknownConfigError:
+    listing = "\n  ".join(list_configs())
+    return UnknownConfigError(f"{detail}: {config_file!r}. Available configs:\n  {listing}")
+
+
+def resolve_config(config_file: PathLike) -> ConfigRef:
+    """Find the config a user means; raise :class:`UnknownConfigError` listing the choices."""
+    text = os.fspath(config_file).strip()
+    if not text:
+        raise _unknown(text, "empty config name")
+    spellings = [text] if text.endswith((".yaml", ".yml")) else [text + ".yaml", text]
+    for spelling in spellings:
+        name = _package_config(spelling)
+        if name is not None:
+            return ConfigRef(name=name)
+    if "/" not in text and os.sep not in text:
+        wanted = {s for s in spellings}
+        hits = [n for n in list_configs() if n.rsplit("/", 1)[-1] in wanted]
+        if len(hits) == 1:
+            return ConfigRef(name=hits[0])
+        if len(hits) > 1:
+            raise UnknownConfigError(
+                f"ambiguous config name {text!r}: matches {hits}; give the folder too"
+            )
+    for spelling in spellings:
+        path = Path(spelling).expanduser()
+        if path.is_file():
+            path = path.resolve()
+            try:
+                return ConfigRef(name="configs/" + path.relative_to(_CONFIG_DIR).as_posix())
+            except ValueError:
+                return ConfigRef(name=path.name, external_dir=path.parent)
+    raise _unknown(text, "unknown config")
+
+
+# --------------------------------------------------------------------------------------
+# Hydra composition without global side effects
+# --------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _private_hydra(ref: ConfigRef) -> Iterator[None]:
+    """Initialise Hydra for ``ref`` and afterwards restore whatever Hydra state existed.
+
+    A caller's own Hydra application (``@hydra.main`` or ``hydra.initialize``) keeps its
+    GlobalHydra instance and version base: they are set aside while composing and put back.
+    """
+    from hydra import initialize_config_dir, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.singleton import Singleton
+    from hydra.version import VersionBase
+
+    saved_global = Singleton._instances.pop(GlobalHydra, None)
+    version_state = VersionBase.instance()
+    saved_version = version_state.version_base
+    try:
+        if ref.external_dir is None:
+            ctx = initialize_config_module(_CONFIG_MODULE, version_base=_HYDRA_VERSION_BASE)
+        else:
+            ctx = initialize_config_dir(str(ref.external_dir), version_base=_HYDRA_VERSION_BASE)
+        with ctx:
+            yield
+    finally:
+        Singleton._instances.pop(GlobalHydra, None)
+        if saved_global is not None:
+            Singleton._instances[GlobalHydra] = saved_global
+        VersionBase.instance().version_base = saved_version
+
+
+def _override_value(value: Any) -> str:
+    """Render a Python value for a Hydra command-line override."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple, dict, bool, int, float)) or value is None:
+        return json.dumps(value)
+    raise TypeError(f"cannot express {value!r} ({type(value).__name__}) as a Hydra override")
+
+
+def _kwargs_overrides(kwargs: Mapping[str, Any]) -> List[str]:
+    return [f"++model.{key}={_override_value(val)}" for key, val in kwargs.items()]
+
+
+def compose_config(config_file: PathLike, overrides: Sequence[str] = ()) -> "Any":
+    """Compose and resolve a model config (an ``omegaconf.DictConfig``) with Hydra overrides."""
+    from hydra import compose
+    from omegaconf import OmegaConf
+
+    ref = resolve_config(config_file)
+    extra = list(overrides)
+    if ref.external_dir is not None:
+        extra.append(f"hydra.searchpath=[pkg://{_CONFIG_MODULE}]")
+    with _private_hydra(ref):
+        cfg = compose(config_name=ref.name, overrides=extra)
+    OmegaConf.resolve(cfg)
+    if "model" not in cfg:
+        raise ValueError(f"config {ref.describe()} has no top-level 'model' node")
+    return cfg
+
+
+# --------------------------------------------------------------------------------------
+# Checkpoints
+# --------------------------------------------------------------------------------------
+def _torch_load_weights(path: Path) -> Any:
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as first:  # noqa: BLE001 - classified below
+        # Training checkpoints may carry numpy RNG states; allow numpy's array
+        # reconstruction (still no arbitrary code) before giving up.
+        if "Unsupported global" not in str(first):
+            raise
+        import numpy as np
+
+        core = np._core if hasattr(np, "_core") else np.core
+        allowed = [np.ndarray, np.dtype, type(np.dtype("uint32")), core.multiarray._reconstruct]
+        with torch.serialization.safe_globals(allowed):
+            return torch.load(str(path), map_location="cpu", weights_only=True)
+
+
+def read_checkpoint_state_dict(ckpt_path: PathLike) -> Dict[str, torch.Tensor]:
+    """Read the ``"model"`` state dict of an official-format checkpoint ``{"model": sd, ...}``.
+
+    Other top-level entries (optimizer, schedulers, ...) are ignored. Raises
+    :class:`CheckpointError` naming the file when it is missing, unreadable, or not of this form.
+    """
+    path = Path(os.fspath(ckpt_path)).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist or is not a file")
+    try:
+        payload = _torch_load_weights(path)
+    except Exception as err:  # noqa: BLE001 - any failure here means "not a checkpoint"
+        summary = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is not a readable PyTorch checkpoint "
+            f"({type(err).__name__}: {summary})"
+        ) from err
+    if not isinstance(payload, Mapping) or "model" not in payload:
+        found = sorted(map(str, payload.keys()))[:20] if isinstance(payload, Mapping) else type(payload).__name__
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} does not hold a 'model' state dict "
+            f"(expected {{'model': state_dict}}, found {found})"
+        )
+    state = payload["model"]
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"checkpoint {str(path)!r}: 'model' is not a mapping of tensors")
+    return dict(state)
+
+
+def _bullet_list(title: str, items: Sequence[str], limit: int = 50) -> str:
+    shown = "\n    ".join(items[:limit])
+    more = f"\n    ... and {len(items) - limit} more" if len(items) > limit else ""
+    return f"  {title} ({len(items)}):\n    {shown}{more}"
+
+
+def check_state_dict_compatible(
+    model: nn.Module, state: Mapping[str, torch.Tensor], source: str
+) -> None:
+    """Raise :class:`CheckpointMismatchError` unless ``state`` matches ``model`` key for key and shape for shape."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    reshaped = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in expected
+        if k in state and tuple(state[k].shape) != tuple(expected[k].shape)
+    ]
+    if not (missing or unexpected or reshaped):
+        return
+    parts = [f"checkpoint {source!r} does not match the model (strict loading):"]
+    if missing:
+        parts.append(_bullet_list("missing keys", missing))
+    if unexpected:
+        parts.append(_bullet_list("unexpected keys", unexpected))
+    if reshaped:
+        parts.append(_bullet_list("shape mismatches", reshaped))
+    raise CheckpointMismatchError("\n".join(parts))
+
+
+def load_checkpoint(model: nn.Module, ckpt_path: Optional[PathLike]) -> None:
+    """Strictly load ``{"model": state_dict}`` from ``ckpt_path`` into ``model`` (no-op for None)."""
+    if ckpt_path is None:
+        return
+    state = read_checkpoint_state_dict(ckpt_path)
+    check_state_dict_compatible(model, state, os.fspath(ckpt_path))
+    model.load_state_dict(state, strict=True)
+    logger.info("loaded checkpoint %s", os.fspath(ckpt_path))
+
+
+# --------------------------------------------------------------------------------------
+# Builders
+# --------------------------------------------------------------------------------------
+def _default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _finish(model: nn.Module, ckpt_path: Optional[PathLike], device: DeviceLike, mode: str) -> nn.Module:
+    if mode not in ("eval", "train"):
+        raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
+    load_checkpoint(model, ckpt_path)
+    model = model.to(_default_device() if device is None else device)
+    if mode == "eval":
+        model.eval()
+    return model
+
+
+def build_sam2(
+    config_file: PathLike,
+    ckpt_path: Optional[PathLike] = None,
+    device: DeviceLike = None,
+    mode: str = "eval",
+    hydra_overrides_extra: Sequence[str] = (),
+    apply_postprocessing: bool = True,
+    **kwargs: Any,
+) -> nn.Module:
+    """Build the SAM2 image model (``SAM2Base``) from a config, optionally loading weights.
+
+    Args:
+        config_file: config name or YAML path (see the module docstring).
+        ckpt_path: official-format checkpoint ``{"model": state_dict}``, loaded strictly.
+        device: target device; ``None`` = CUDA when available, else CPU.
+        mode: ``"eval"`` (default) or ``"train"``.
+        hydra_overrides_extra: extra Hydra overrides, e.g. ``["++model.num_maskmem=5"]``.
+        apply_postprocessing: dynamic multimask fallback via stability (as upstream).
+        **kwargs: each becomes an override ``++model.<key>=<value>``.
+
+    Returns:
+        The model, float32, on ``device``. The config's ``rcms`` block is not used here.
+    """
+    from hydra.utils import instantiate
+
+    overrides = list(hydra_overrides_extra)
+    if apply_postprocessing:
+        overrides += _IMAGE_POSTPROCESSING
+    overrides += _kwargs_overrides(kwargs)
+    cfg = compose_config(config_file, overrides)
+    model = instantiate(cfg.model, _recursive_=True)
+    return _finish(model, ckpt_path, device, mode)
+
+
+def _rcms_setting(cfg: Any, key: str, given: Optional[float], config_file: PathLike) -> Any:
+    if given is not None:
+        return given
+    block = cfg.get("rcms") if hasattr(cfg, "get") else None
+    if block is None or block.get(key) is None:
+        raise ValueError(
+            f"config {os.fspath(config_file)!r} has no 'rcms.{key}'; add an 'rcms:' block "
+            f"(see configs/sam2/_base.yaml) or pass {key}=... to build_sam2_video_predictor"
+        )
+    return block.get(key)
+
+
+def _as_promote_count(value: Any) -> int:
+    if isinstance(value, bool) or not float(value).is_integer() or float(value) < 0:
+        raise ValueError(f"num_prev_frames_to_promote must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def build_sam2_video_predictor(
+    config_file: PathLike,
+    ckpt_path: Optional[PathLike] = None,
+    device: DeviceLike = None,
+    mode: str = "eval",
+    hydra_overrides_extra: Sequence[str] = (),
+    apply_postprocessing: bool = True,
+    vos_optimized: bool = False,
+    num_prev_frames_to_promote: Optional[int] = None,
+    low_quality_threshold: Optional[float] = None,
+    **kwargs: Any,
+) -> nn.Module:
+    """Build a ``SAM2VideoPredictor`` (``SAM2VideoPredictorVOS`` with ``vos_optimized``).
+
+    Args:
+        config_file, ckpt_path, device, mode, hydra_overrides_extra: as in :func:`build_sam2`.
+        apply_postprocessing: as upstream: dynamic multimask via stability, binarised click
+            masks for the memory encoder, ``fill_hole_area=8``.
+        vos_optimized: use the VOS-optimised predictor (``torch.compile`` on CUDA).
+        num_prev_frames_to_promote: RCMS frames promoted at a disappearance (0 = off);
+            ``None`` takes ``rcms.num_prev_frames_to_promote`` from the config.
+        low_quality_threshold: RCMS quality threshold; ``None`` takes the config's value.
+        **kwargs: each becomes an override ``++model.<key>=<value>``.
+    """
+    from hydra.utils import instantiate
+
+    target = _VOS_PREDICTOR_TARGET if vos_optimized else _VIDEO_PREDICTOR_TARGET
+    overrides = [f"++model._target_={target}"]
+    if vos_optimized:
+        overrides.append("++model.compile_image_encoder=True")
+    overrides += list(hydra_overrides_extra)
+    if apply_postprocessing:
+        overrides += _VIDEO_POSTPROCESSING
+    overrides += _kwargs_overrides(kwargs)
+    cfg = compose_config(config_file, overrides)
+    promote = _as_promote_count(
+        _rcms_setting(cfg, "num_prev_frames_to_promote", num_prev_frames_to_promote, config_file)
+    )
+    threshold = float(_rcms_setting(cfg, "low_quality_threshold", low_quality_threshold, config_file))
+    model = instantiate(
+        cfg.model,
+        _recursive_=True,
+        num_prev_frames_to_promote=promote,
+        low_quality_threshold=threshold,
+    )
+    return _finish(model, ckpt_path, device, mode)
+
+
+__all__ = [
+    "build_sam2", "build_sam2_video_predictor", "list_configs", "resolve_config", "compose_config",
+    "load_checkpoint", "read_checkpoint_state_dict", "check_state_dict_compatible", "ConfigRef",
+    "UnknownConfigError", "CheckpointError", "CheckpointMismatchError",
+]
