@@ -237,14 +237,9 @@ def plan_tasks(
             for obj_id in entry.objects:
                 plan.tasks.append(
                     ChunkTask(
-                        video=video,
-                        obj_id=obj_id,
-                        start=start,
-                        end=end,
-                        size=size,
+                        video=video, obj_id=obj_id, start=start, end=end, size=size,
                         gt_paths=tuple(str(p) for p in gt_files[start:end]),
-                        pred_paths=tuple(preds[start:end]),
-                        allow_missing=allow_missing,
+                        pred_paths=tuple(preds[start:end]), allow_missing=allow_missing,
                     )
                 )
     extra = sorted(set(p.name for p in _visible_entries(pred_dir) if p.is_dir()) - set(videos))

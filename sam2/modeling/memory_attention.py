@@ -35,16 +35,9 @@ class MemoryAttentionLayer(nn.Module):
     """
 
     def __init__(
-        self,
-        activation: str,
-        cross_attention: nn.Module,
-        d_model: int,
-        dim_feedforward: int,
-        dropout: float,
-        pos_enc_at_attn: bool,
-        pos_enc_at_cross_attn_keys: bool,
-        pos_enc_at_cross_attn_queries: bool,
-        self_attention: nn.Module,
+        self, activation: str, cross_attention: nn.Module, d_model: int, dim_feedforward: int,
+        dropout: float, pos_enc_at_attn: bool, pos_enc_at_cross_attn_keys: bool,
+        pos_enc_at_cross_attn_queries: bool, self_attention: nn.Module,
     ) -> None:
         super().__init__()
         # where positional encodings are added
@@ -124,11 +117,7 @@ class MemoryAttention(nn.Module):
     """
 
     def __init__(
-        self,
-        d_model: int,
-        pos_enc_at_input: bool,
-        layer: nn.Module,
-        num_layers: int,
+        self, d_model: int, pos_enc_at_input: bool, layer: nn.Module, num_layers: int,
         batch_first: bool = True,
     ) -> None:
         super().__init__()

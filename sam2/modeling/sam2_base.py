@@ -54,35 +54,16 @@ __all__ = [
 
 # constructor arguments stored as plain attributes of the same name
 _CONFIG_ATTRIBUTES = (
-    "num_maskmem",
-    "image_size",
-    "backbone_stride",
-    "sigmoid_scale_for_mem_enc",
-    "sigmoid_bias_for_mem_enc",
-    "binarize_mask_from_pts_for_mem_enc",
-    "use_mask_input_as_output_without_sam",
-    "max_cond_frames_in_attn",
-    "directly_add_no_mem_embed",
-    "use_high_res_features_in_sam",
-    "multimask_output_in_sam",
-    "multimask_min_pt_num",
-    "multimask_max_pt_num",
-    "multimask_output_for_tracking",
-    "use_multimask_token_for_obj_ptr",
-    "iou_prediction_use_sigmoid",
-    "memory_temporal_stride_for_eval",
-    "non_overlap_masks_for_mem_enc",
-    "use_obj_ptrs_in_encoder",
-    "max_obj_ptrs_in_encoder",
-    "add_tpos_enc_to_obj_ptrs",
-    "proj_tpos_enc_in_obj_ptrs",
-    "use_signed_tpos_enc_to_obj_ptrs",
-    "only_obj_ptrs_in_the_past_for_eval",
-    "pred_obj_scores",
-    "pred_obj_scores_mlp",
-    "fixed_no_obj_ptr",
-    "soft_no_obj_ptr",
-    "use_mlp_for_obj_ptr_proj",
+    "num_maskmem", "image_size", "backbone_stride", "sigmoid_scale_for_mem_enc",
+    "sigmoid_bias_for_mem_enc", "binarize_mask_from_pts_for_mem_enc",
+    "use_mask_input_as_output_without_sam", "max_cond_frames_in_attn", "directly_add_no_mem_embed",
+    "use_high_res_features_in_sam", "multimask_output_in_sam", "multimask_min_pt_num",
+    "multimask_max_pt_num", "multimask_output_for_tracking", "use_multimask_token_for_obj_ptr",
+    "iou_prediction_use_sigmoid", "memory_temporal_stride_for_eval",
+    "non_overlap_masks_for_mem_enc", "use_obj_ptrs_in_encoder", "max_obj_ptrs_in_encoder",
+    "add_tpos_enc_to_obj_ptrs", "proj_tpos_enc_in_obj_ptrs", "use_signed_tpos_enc_to_obj_ptrs",
+    "only_obj_ptrs_in_the_past_for_eval", "pred_obj_scores", "pred_obj_scores_mlp",
+    "fixed_no_obj_ptr", "soft_no_obj_ptr", "use_mlp_for_obj_ptr_proj",
     "sam_mask_decoder_extra_args",
 )
 
@@ -201,39 +182,22 @@ class SAM2Base(nn.Module):
     """
 
     def __init__(
-        self,
-        image_encoder: nn.Module,
-        memory_attention: nn.Module,
-        memory_encoder: nn.Module,
-        num_maskmem: int = 7,
-        image_size: int = 512,
-        backbone_stride: int = 16,
-        sigmoid_scale_for_mem_enc: float = 1.0,
-        sigmoid_bias_for_mem_enc: float = 0.0,
+        self, image_encoder: nn.Module, memory_attention: nn.Module, memory_encoder: nn.Module,
+        num_maskmem: int = 7, image_size: int = 512, backbone_stride: int = 16,
+        sigmoid_scale_for_mem_enc: float = 1.0, sigmoid_bias_for_mem_enc: float = 0.0,
         binarize_mask_from_pts_for_mem_enc: bool = False,
-        use_mask_input_as_output_without_sam: bool = False,
-        max_cond_frames_in_attn: int = -1,
-        directly_add_no_mem_embed: bool = False,
-        use_high_res_features_in_sam: bool = False,
-        multimask_output_in_sam: bool = False,
-        multimask_min_pt_num: int = 1,
-        multimask_max_pt_num: int = 1,
-        multimask_output_for_tracking: bool = False,
-        use_multimask_token_for_obj_ptr: bool = False,
-        iou_prediction_use_sigmoid: bool = False,
-        memory_temporal_stride_for_eval: int = 1,
-        non_overlap_masks_for_mem_enc: bool = False,
-        use_obj_ptrs_in_encoder: bool = False,
-        max_obj_ptrs_in_encoder: int = 16,
-        add_tpos_enc_to_obj_ptrs: bool = True,
-        proj_tpos_enc_in_obj_ptrs: bool = False,
+        use_mask_input_as_output_without_sam: bool = False, max_cond_frames_in_attn: int = -1,
+        directly_add_no_mem_embed: bool = False, use_high_res_features_in_sam: bool = False,
+        multimask_output_in_sam: bool = False, multimask_min_pt_num: int = 1,
+        multimask_max_pt_num: int = 1, multimask_output_for_tracking: bool = False,
+        use_multimask_token_for_obj_ptr: bool = False, iou_prediction_use_sigmoid: bool = False,
+        memory_temporal_stride_for_eval: int = 1, non_overlap_masks_for_mem_enc: bool = False,
+        use_obj_ptrs_in_encoder: bool = False, max_obj_ptrs_in_encoder: int = 16,
+        add_tpos_enc_to_obj_ptrs: bool = True, proj_tpos_enc_in_obj_ptrs: bool = False,
         use_signed_tpos_enc_to_obj_ptrs: bool = False,
-        only_obj_ptrs_in_the_past_for_eval: bool = False,
-        pred_obj_scores: bool = False,
-        pred_obj_scores_mlp: bool = False,
-        fixed_no_obj_ptr: bool = False,
-        soft_no_obj_ptr: bool = False,
-        use_mlp_for_obj_ptr_proj: bool = False,
+        only_obj_ptrs_in_the_past_for_eval: bool = False, pred_obj_scores: bool = False,
+        pred_obj_scores_mlp: bool = False, fixed_no_obj_ptr: bool = False,
+        soft_no_obj_ptr: bool = False, use_mlp_for_obj_ptr_proj: bool = False,
         no_obj_embed_spatial: bool = False,
         sam_mask_decoder_extra_args: Optional[Dict[str, Any]] = None,
         compile_image_encoder: bool = False,
@@ -280,7 +244,7 @@ class SAM2Base(nn.Module):
         if compile_image_encoder:
             logger.info("compiling the image encoder's forward; the first call will be slow")
             self.image_encoder.forward = torch.compile(
-                self.image_encoder.forward, mode="max-autotune", fullgraph=True, dynamic=False
+                self.image_encoder.forward, mode="max-autotune", fullgraph=True, dynamic=False,
             )
 
     @property
@@ -299,20 +263,14 @@ class SAM2Base(nn.Module):
         self.sam_image_embedding_size = self.image_size // self.backbone_stride
         grid = (self.sam_image_embedding_size, self.sam_image_embedding_size)
         self.sam_prompt_encoder = PromptEncoder(
-            embed_dim=self.sam_prompt_embed_dim,
-            image_embedding_size=grid,
-            input_image_size=(self.image_size, self.image_size),
-            mask_in_chans=16,
+            embed_dim=self.sam_prompt_embed_dim, image_embedding_size=grid,
+            input_image_size=(self.image_size, self.image_size), mask_in_chans=16,
         )
         decoder_kwargs: Dict[str, Any] = dict(
-            num_multimask_outputs=3,
-            transformer_dim=self.sam_prompt_embed_dim,
-            iou_head_depth=3,
-            iou_head_hidden_dim=256,
-            use_high_res_features=self.use_high_res_features_in_sam,
+            num_multimask_outputs=3, transformer_dim=self.sam_prompt_embed_dim, iou_head_depth=3,
+            iou_head_hidden_dim=256, use_high_res_features=self.use_high_res_features_in_sam,
             iou_prediction_use_sigmoid=self.iou_prediction_use_sigmoid,
-            pred_obj_scores=self.pred_obj_scores,
-            pred_obj_scores_mlp=self.pred_obj_scores_mlp,
+            pred_obj_scores=self.pred_obj_scores, pred_obj_scores_mlp=self.pred_obj_scores_mlp,
             use_multimask_token_for_obj_ptr=self.use_multimask_token_for_obj_ptr,
         )
         decoder_kwargs.update(self.sam_mask_decoder_extra_args or {})
@@ -339,12 +297,9 @@ class SAM2Base(nn.Module):
         return obj_ptr + (1 - presence) * self.no_obj_ptr
 
     def _forward_sam_heads(
-        self,
-        backbone_features: torch.Tensor,
-        point_inputs: Optional[PointInputs] = None,
+        self, backbone_features: torch.Tensor, point_inputs: Optional[PointInputs] = None,
         mask_inputs: Optional[torch.Tensor] = None,
-        high_res_features: Optional[List[torch.Tensor]] = None,
-        multimask_output: bool = False,
+        high_res_features: Optional[List[torch.Tensor]] = None, multimask_output: bool = False,
     ) -> SamHeadOutputs:
         """Run prompt encoder + mask decoder on (memory-conditioned) features.
 
@@ -374,7 +329,7 @@ class SAM2Base(nn.Module):
             coords, labels = point_inputs.coords, point_inputs.labels
             if coords.shape[0] != batch or labels.shape[0] != batch:
                 raise ValueError(
-                    f"_forward_sam_heads: point prompts for {coords.shape[0]} objects, features for {batch}"
+                    f"_forward_sam_heads: point prompts for {coords.shape[0]} objects, features for {batch}",
                 )
 
         dense_prompt = None
@@ -384,19 +339,16 @@ class SAM2Base(nn.Module):
             target = tuple(self.sam_prompt_encoder.mask_input_size)
             if tuple(mask_inputs.shape[-2:]) != target:
                 dense_prompt = F.interpolate(
-                    mask_inputs.float(), size=target, mode="bilinear", align_corners=False, antialias=True
+                    mask_inputs.float(), size=target, mode="bilinear", align_corners=False, antialias=True,
                 )
             else:
                 dense_prompt = mask_inputs
 
         sparse, dense = self.sam_prompt_encoder(points=(coords, labels), boxes=None, masks=dense_prompt)
         low_res_multimasks, ious, sam_tokens, object_score_logits = self.sam_mask_decoder(
-            image_embeddings=backbone_features,
-            image_pe=self.sam_prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-            multimask_output=multimask_output,
-            repeat_image=False,
+            image_embeddings=backbone_features, image_pe=self.sam_prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
+            multimask_output=multimask_output, repeat_image=False,
             high_res_features=high_res_features,
         )
         if self.pred_obj_scores:
@@ -406,7 +358,7 @@ class SAM2Base(nn.Module):
 
         low_res_multimasks = low_res_multimasks.float()
         high_res_multimasks = F.interpolate(
-            low_res_multimasks, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False
+            low_res_multimasks, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False,
         )
 
         token = sam_tokens[:, 0]
@@ -426,13 +378,11 @@ class SAM2Base(nn.Module):
             obj_ptr = self._mix_no_obj_ptr(obj_ptr, presence)
 
         return SamHeadOutputs(
-            low_res_multimasks, high_res_multimasks, ious, low_res_masks, high_res_masks, obj_ptr, object_score_logits
+            low_res_multimasks, high_res_multimasks, ious, low_res_masks, high_res_masks, obj_ptr, object_score_logits,
         )
 
     def _use_mask_as_output(
-        self,
-        backbone_features: torch.Tensor,
-        high_res_features: Optional[List[torch.Tensor]],
+        self, backbone_features: torch.Tensor, high_res_features: Optional[List[torch.Tensor]],
         mask_inputs: torch.Tensor,
     ) -> SamHeadOutputs:
         """Take a binary mask prompt ``[B, 1, S, S]`` as the prediction (logits exactly ±10).
@@ -444,18 +394,14 @@ class SAM2Base(nn.Module):
         as_float = mask_inputs.float()
         high_res = as_float * MASK_AS_OUTPUT_SCALE + MASK_AS_OUTPUT_BIAS
         low_res = F.interpolate(
-            high_res,
-            size=(high_res.size(-2) // 4, high_res.size(-1) // 4),
-            mode="bilinear",
-            align_corners=False,
-            antialias=True,
+            high_res, size=(high_res.size(-2) // 4, high_res.size(-1) // 4), mode="bilinear",
+            align_corners=False, antialias=True,
         )
         batch = mask_inputs.size(0)
         ious = mask_inputs.new_ones(batch, 1).float()
         if self.use_obj_ptrs_in_encoder:
             obj_ptr = self._forward_sam_heads(
-                backbone_features=backbone_features,
-                mask_inputs=self.mask_downsample(as_float),
+                backbone_features=backbone_features, mask_inputs=self.mask_downsample(as_float),
                 high_res_features=high_res_features,
             ).obj_ptr
         else:
@@ -487,7 +433,7 @@ class SAM2Base(nn.Module):
         return backbone_out
 
     def _prepare_backbone_features(
-        self, backbone_out: Dict[str, Any]
+        self, backbone_out: Dict[str, Any],
     ) -> Tuple[Dict[str, Any], List[torch.Tensor], List[torch.Tensor], List[Tuple[int, int]]]:
         """Flatten the last ``num_feature_levels`` levels to ``[h*w, B, C]``.
 
@@ -541,10 +487,7 @@ class SAM2Base(nn.Module):
         return limit if num_frames is None else min(num_frames, limit)
 
     def _select_memory(
-        self,
-        frame_idx: int,
-        memory: TrackMemory,
-        num_frames: Optional[int],
+        self, frame_idx: int, memory: TrackMemory, num_frames: Optional[int],
         track_in_reverse: bool = False,
     ) -> MemorySelection:
         """Decide which stored frames a non-initial frame reads (spatial memories and pointers).
@@ -597,7 +540,7 @@ class SAM2Base(nn.Module):
     # memory tokens and attention
     # ================================================================================
     def _spatial_memory_tokens(
-        self, refs: Sequence[MemoryFrameRef], batch: int, device: torch.device, dtype: torch.dtype
+        self, refs: Sequence[MemoryFrameRef], batch: int, device: torch.device, dtype: torch.dtype,
     ) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
         """Tokens ``[h*w, B, C_mem]`` and encodings (spatial + temporal) of each stored memory.
 
@@ -618,7 +561,7 @@ class SAM2Base(nn.Module):
         return tokens, encodings
 
     def _pointer_tokens(
-        self, selection: MemorySelection, batch: int, device: torch.device, dtype: torch.dtype
+        self, selection: MemorySelection, batch: int, device: torch.device, dtype: torch.dtype,
     ) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
         """Object-pointer tokens ``[P * C/C_mem, B, C_mem]`` and their temporal encodings."""
         refs = selection.pointers
@@ -641,7 +584,7 @@ class SAM2Base(nn.Module):
         return ptrs, enc
 
     def _memory_tokens(
-        self, selection: MemorySelection, batch: int, device: torch.device, dtype: torch.dtype
+        self, selection: MemorySelection, batch: int, device: torch.device, dtype: torch.dtype,
     ) -> Tuple[torch.Tensor, torch.Tensor, int]:
         """Concatenate spatial then pointer tokens: ``(memory [M, B, C_mem], pos [M, B, C_mem], n_ptr_tokens)``."""
         tokens, encodings = self._spatial_memory_tokens(selection.spatial, batch, device, dtype)
@@ -656,34 +599,21 @@ class SAM2Base(nn.Module):
         return torch.cat(tokens, dim=0), torch.cat(encodings, dim=0), num_ptr_tokens
 
     def _attend_memory(
-        self,
-        current_vision_feats: List[torch.Tensor],
-        current_vision_pos_embeds: List[torch.Tensor],
-        feat_size: Tuple[int, int],
-        memory_tokens: torch.Tensor,
-        memory_pos: torch.Tensor,
-        num_obj_ptr_tokens: int,
+        self, current_vision_feats: List[torch.Tensor],
+        current_vision_pos_embeds: List[torch.Tensor], feat_size: Tuple[int, int],
+        memory_tokens: torch.Tensor, memory_pos: torch.Tensor, num_obj_ptr_tokens: int,
     ) -> torch.Tensor:
         """Memory attention on the coarsest level; returns ``[B, C, h, w]``."""
         fused = self.memory_attention(
-            current_vision_feats[-1:],
-            memory_tokens,
-            curr_pos=current_vision_pos_embeds[-1:],
-            memory_pos=memory_pos,
-            num_obj_ptr_tokens=num_obj_ptr_tokens,
+            current_vision_feats[-1:], memory_tokens, curr_pos=current_vision_pos_embeds[-1:],
+            memory_pos=memory_pos, num_obj_ptr_tokens=num_obj_ptr_tokens,
         )
         return _seq_first_to_map(fused, feat_size)
 
     def _prepare_memory_conditioned_features(
-        self,
-        frame_idx: int,
-        is_init_cond_frame: bool,
-        current_vision_feats: List[torch.Tensor],
-        current_vision_pos_embeds: List[torch.Tensor],
-        feat_sizes: List[Tuple[int, int]],
-        memory: TrackMemory,
-        num_frames: Optional[int],
-        track_in_reverse: bool = False,
+        self, frame_idx: int, is_init_cond_frame: bool, current_vision_feats: List[torch.Tensor],
+        current_vision_pos_embeds: List[torch.Tensor], feat_sizes: List[Tuple[int, int]],
+        memory: TrackMemory, num_frames: Optional[int], track_in_reverse: bool = False,
     ) -> torch.Tensor:
         """Fuse the current frame's coarsest features ``[h*w, B, C]`` with memory -> ``[B, C, h, w]``.
 
@@ -704,21 +634,18 @@ class SAM2Base(nn.Module):
         else:
             selection = self._select_memory(frame_idx, memory, num_frames, track_in_reverse)
             memory_tokens, memory_pos, num_ptr_tokens = self._memory_tokens(
-                selection, batch, feats.device, feats.dtype
+                selection, batch, feats.device, feats.dtype,
             )
         return self._attend_memory(
-            current_vision_feats, current_vision_pos_embeds, size, memory_tokens, memory_pos, num_ptr_tokens
+            current_vision_feats, current_vision_pos_embeds, size, memory_tokens, memory_pos, num_ptr_tokens,
         )
 
     # ================================================================================
     # memory encoding
     # ================================================================================
     def _encode_new_memory(
-        self,
-        current_vision_feats: List[torch.Tensor],
-        feat_sizes: List[Tuple[int, int]],
-        pred_masks_high_res: torch.Tensor,
-        object_score_logits: torch.Tensor,
+        self, current_vision_feats: List[torch.Tensor], feat_sizes: List[Tuple[int, int]],
+        pred_masks_high_res: torch.Tensor, object_score_logits: torch.Tensor,
         is_mask_from_pts: bool,
     ) -> Tuple[torch.Tensor, List[torch.Tensor]]:
         """Encode the frame's coarsest features and its mask logits ``[B, 1, S, S]`` into memory.
@@ -743,22 +670,15 @@ class SAM2Base(nn.Module):
         return maskmem_features, maskmem_pos_enc
 
     def _encode_memory_in_output(
-        self,
-        current_vision_feats: List[torch.Tensor],
-        feat_sizes: List[Tuple[int, int]],
-        point_inputs: Optional[PointInputs],
-        run_mem_encoder: bool,
-        high_res_masks: torch.Tensor,
-        object_score_logits: torch.Tensor,
-        current_out: FrameOutput,
+        self, current_vision_feats: List[torch.Tensor], feat_sizes: List[Tuple[int, int]],
+        point_inputs: Optional[PointInputs], run_mem_encoder: bool, high_res_masks: torch.Tensor,
+        object_score_logits: torch.Tensor, current_out: FrameOutput,
     ) -> None:
         """Fill ``current_out.maskmem_features`` / ``maskmem_pos_enc`` (``None`` when skipped)."""
         if run_mem_encoder and self.num_maskmem > 0:
             current_out.maskmem_features, current_out.maskmem_pos_enc = self._encode_new_memory(
-                current_vision_feats=current_vision_feats,
-                feat_sizes=feat_sizes,
-                pred_masks_high_res=high_res_masks,
-                object_score_logits=object_score_logits,
+                current_vision_feats=current_vision_feats, feat_sizes=feat_sizes,
+                pred_masks_high_res=high_res_masks, object_score_logits=object_score_logits,
                 is_mask_from_pts=point_inputs is not None,
             )
         else:
@@ -768,17 +688,10 @@ class SAM2Base(nn.Module):
     # per-frame step
     # ================================================================================
     def _track_step(
-        self,
-        frame_idx: int,
-        is_init_cond_frame: bool,
-        current_vision_feats: List[torch.Tensor],
-        current_vision_pos_embeds: List[torch.Tensor],
-        feat_sizes: List[Tuple[int, int]],
-        point_inputs: Optional[PointInputs],
-        mask_inputs: Optional[torch.Tensor],
-        memory: TrackMemory,
-        num_frames: Optional[int],
-        track_in_reverse: bool,
+        self, frame_idx: int, is_init_cond_frame: bool, current_vision_feats: List[torch.Tensor],
+        current_vision_pos_embeds: List[torch.Tensor], feat_sizes: List[Tuple[int, int]],
+        point_inputs: Optional[PointInputs], mask_inputs: Optional[torch.Tensor],
+        memory: TrackMemory, num_frames: Optional[int], track_in_reverse: bool,
         prev_sam_mask_logits: Optional[torch.Tensor],
     ) -> TrackStepCore:
         """Heads of one frame (memory conditioning + SAM heads, or mask-as-output)."""
@@ -794,13 +707,8 @@ class SAM2Base(nn.Module):
 
         coarsest = slice(-1, None)
         pix_feat = self._prepare_memory_conditioned_features(
-            frame_idx,
-            is_init_cond_frame,
-            current_vision_feats[coarsest],
-            current_vision_pos_embeds[coarsest],
-            feat_sizes[coarsest],
-            memory,
-            num_frames,
+            frame_idx, is_init_cond_frame, current_vision_feats[coarsest],
+            current_vision_pos_embeds[coarsest], feat_sizes[coarsest], memory, num_frames,
             track_in_reverse=track_in_reverse,
         )
         if prev_sam_mask_logits is not None:
@@ -809,28 +717,18 @@ class SAM2Base(nn.Module):
                 raise ValueError("prev_sam_mask_logits needs point_inputs and no mask_inputs")
             mask_inputs = prev_sam_mask_logits
         outputs = self._forward_sam_heads(
-            backbone_features=pix_feat,
-            point_inputs=point_inputs,
-            mask_inputs=mask_inputs,
+            backbone_features=pix_feat, point_inputs=point_inputs, mask_inputs=mask_inputs,
             high_res_features=high_res_features,
             multimask_output=self._use_multimask(is_init_cond_frame, point_inputs),
         )
         return TrackStepCore(outputs, high_res_features, pix_feat)
 
     def track_step(
-        self,
-        frame_idx: int,
-        is_init_cond_frame: bool,
-        current_vision_feats: List[torch.Tensor],
-        current_vision_pos_embeds: List[torch.Tensor],
-        feat_sizes: List[Tuple[int, int]],
-        point_inputs: Optional[PointInputs],
-        mask_inputs: Optional[torch.Tensor],
-        memory: TrackMemory,
-        num_frames: Optional[int],
-        track_in_reverse: bool = False,
-        run_mem_encoder: bool = True,
-        prev_sam_mask_logits: Optional[torch.Tensor] = None,
+        self, frame_idx: int, is_init_cond_frame: bool, current_vision_feats: List[torch.Tensor],
+        current_vision_pos_embeds: List[torch.Tensor], feat_sizes: List[Tuple[int, int]],
+        point_inputs: Optional[PointInputs], mask_inputs: Optional[torch.Tensor],
+        memory: TrackMemory, num_frames: Optional[int], track_in_reverse: bool = False,
+        run_mem_encoder: bool = True, prev_sam_mask_logits: Optional[torch.Tensor] = None,
     ) -> FrameOutput:
         """Segment one frame of a track of ``B`` objects and (optionally) encode its memory.
 
@@ -855,26 +753,17 @@ class SAM2Base(nn.Module):
         features = (current_vision_feats, current_vision_pos_embeds, feat_sizes)
         prompts = (point_inputs, mask_inputs)
         core = self._track_step(
-            frame_idx, is_init_cond_frame, *features, *prompts, memory, num_frames, track_in_reverse, prev_sam_mask_logits
+            frame_idx, is_init_cond_frame, *features, *prompts, memory, num_frames, track_in_reverse, prev_sam_mask_logits,
         )
         heads = core.sam_outputs
         out = FrameOutput(
-            pred_masks=heads.low_res_masks,
-            obj_ptr=heads.obj_ptr,
-            object_score_logits=heads.object_score_logits,
-            pred_masks_high_res=heads.high_res_masks,
-            ious=heads.ious,
-            point_inputs=point_inputs,
-            mask_inputs=mask_inputs,
+            pred_masks=heads.low_res_masks, obj_ptr=heads.obj_ptr,
+            object_score_logits=heads.object_score_logits, pred_masks_high_res=heads.high_res_masks,
+            ious=heads.ious, point_inputs=point_inputs, mask_inputs=mask_inputs,
         )
         self._encode_memory_in_output(
-            current_vision_feats,
-            feat_sizes,
-            point_inputs,
-            run_mem_encoder,
-            heads.high_res_masks,
-            heads.object_score_logits,
-            out,
+            current_vision_feats, feat_sizes, point_inputs, run_mem_encoder, heads.high_res_masks,
+            heads.object_score_logits, out,
         )
         return out
 

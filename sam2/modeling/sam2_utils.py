@@ -59,13 +59,8 @@ class MLP(nn.Module):
     """
 
     def __init__(
-        self,
-        input_dim: int,
-        hidden_dim: int,
-        output_dim: int,
-        num_layers: int,
-        activation: Type[nn.Module] = nn.ReLU,
-        sigmoid_output: bool = False,
+        self, input_dim: int, hidden_dim: int, output_dim: int, num_layers: int,
+        activation: Type[nn.Module] = nn.ReLU, sigmoid_output: bool = False,
     ) -> None:
         super().__init__()
         self.num_layers = num_layers

@@ -35,21 +35,13 @@ class MaskDecoder(nn.Module):
     """
 
     def __init__(
-        self,
-        *,
-        transformer_dim: int,
-        transformer: nn.Module,
-        num_multimask_outputs: int = 3,
-        activation: Type[nn.Module] = nn.GELU,
-        iou_head_depth: int = 3,
-        iou_head_hidden_dim: int = 256,
-        use_high_res_features: bool = False,
-        iou_prediction_use_sigmoid: bool = False,
+        self, *, transformer_dim: int, transformer: nn.Module,
+        num_multimask_outputs: int = 3, activation: Type[nn.Module] = nn.GELU,
+        iou_head_depth: int = 3, iou_head_hidden_dim: int = 256,
+        use_high_res_features: bool = False, iou_prediction_use_sigmoid: bool = False,
         dynamic_multimask_via_stability: bool = False,
-        dynamic_multimask_stability_delta: float = 0.05,
-        dynamic_multimask_stability_thresh: float = 0.98,
-        pred_obj_scores: bool = False,
-        pred_obj_scores_mlp: bool = False,
+        dynamic_multimask_stability_delta: float = 0.05, dynamic_multimask_stability_thresh: float = 0.98,
+        pred_obj_scores: bool = False, pred_obj_scores_mlp: bool = False,
         use_multimask_token_for_obj_ptr: bool = False,
     ) -> None:
         super().__init__()
@@ -98,13 +90,9 @@ class MaskDecoder(nn.Module):
 
     # ------------------------------------------------------------------------------------
     def forward(
-        self,
-        image_embeddings: torch.Tensor,
-        image_pe: torch.Tensor,
-        sparse_prompt_embeddings: torch.Tensor,
-        dense_prompt_embeddings: torch.Tensor,
-        multimask_output: bool,
-        repeat_image: bool,
+        self, image_embeddings: torch.Tensor, image_pe: torch.Tensor,
+        sparse_prompt_embeddings: torch.Tensor, dense_prompt_embeddings: torch.Tensor,
+        multimask_output: bool, repeat_image: bool,
         high_res_features: Optional[List[torch.Tensor]] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Predict masks.
@@ -157,13 +145,9 @@ class MaskDecoder(nn.Module):
         return act2(up2(stage1) + feat_s0)
 
     def predict_masks(
-        self,
-        image_embeddings: torch.Tensor,
-        image_pe: torch.Tensor,
-        sparse_prompt_embeddings: torch.Tensor,
-        dense_prompt_embeddings: torch.Tensor,
-        repeat_image: bool,
-        high_res_features: Optional[List[torch.Tensor]] = None,
+        self, image_embeddings: torch.Tensor, image_pe: torch.Tensor,
+        sparse_prompt_embeddings: torch.Tensor, dense_prompt_embeddings: torch.Tensor,
+        repeat_image: bool, high_res_features: Optional[List[torch.Tensor]] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """All candidates: masks ``[B, T_m, 4h, 4w]``, ious ``[B, T_m]``, mask tokens
         ``[B, T_m, C]``, object scores ``[B, 1]`` (``T_m = num_multimask_outputs + 1``)."""

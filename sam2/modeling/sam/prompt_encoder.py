@@ -29,11 +29,8 @@ class PromptEncoder(nn.Module):
     """
 
     def __init__(
-        self,
-        embed_dim: int,
-        image_embedding_size: Tuple[int, int],
-        input_image_size: Tuple[int, int],
-        mask_in_chans: int,
+        self, embed_dim: int, image_embedding_size: Tuple[int, int],
+        input_image_size: Tuple[int, int], mask_in_chans: int,
         activation: Type[nn.Module] = nn.GELU,
     ) -> None:
         super().__init__()
@@ -106,9 +103,7 @@ class PromptEncoder(nn.Module):
         return 1
 
     def forward(
-        self,
-        points: Optional[Tuple[torch.Tensor, torch.Tensor]],
-        boxes: Optional[torch.Tensor],
+        self, points: Optional[Tuple[torch.Tensor, torch.Tensor]], boxes: Optional[torch.Tensor],
         masks: Optional[torch.Tensor],
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Embed any combination of prompts.

@@ -35,12 +35,8 @@ class Attention(nn.Module):
     """
 
     def __init__(
-        self,
-        embedding_dim: int,
-        num_heads: int,
-        downsample_rate: int = 1,
-        dropout: float = 0.0,
-        kv_in_dim: Optional[int] = None,
+        self, embedding_dim: int, num_heads: int, downsample_rate: int = 1,
+        dropout: float = 0.0, kv_in_dim: Optional[int] = None,
     ) -> None:
         super().__init__()
         self.embedding_dim = embedding_dim
@@ -95,12 +91,8 @@ class RoPEAttention(Attention):
     """
 
     def __init__(
-        self,
-        *args,
-        rope_theta: float = 10000.0,
-        rope_k_repeat: bool = False,
-        feat_sizes: Tuple[int, int] = (64, 64),
-        **kwargs,
+        self, *args, rope_theta: float = 10000.0, rope_k_repeat: bool = False,
+        feat_sizes: Tuple[int, int] = (64, 64), **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.rope_theta = rope_theta
@@ -168,12 +160,8 @@ class TwoWayAttentionBlock(nn.Module):
     """
 
     def __init__(
-        self,
-        embedding_dim: int,
-        num_heads: int,
-        mlp_dim: int = 2048,
-        activation: Type[nn.Module] = nn.ReLU,
-        attention_downsample_rate: int = 2,
+        self, embedding_dim: int, num_heads: int, mlp_dim: int = 2048,
+        activation: Type[nn.Module] = nn.ReLU, attention_downsample_rate: int = 2,
         skip_first_layer_pe: bool = False,
     ) -> None:
         super().__init__()
@@ -223,13 +211,8 @@ class TwoWayTransformer(nn.Module):
     """
 
     def __init__(
-        self,
-        depth: int,
-        embedding_dim: int,
-        num_heads: int,
-        mlp_dim: int,
-        activation: Type[nn.Module] = nn.ReLU,
-        attention_downsample_rate: int = 2,
+        self, depth: int, embedding_dim: int, num_heads: int, mlp_dim: int,
+        activation: Type[nn.Module] = nn.ReLU, attention_downsample_rate: int = 2,
     ) -> None:
         super().__init__()
         self.depth = depth
