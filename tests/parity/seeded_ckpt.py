@@ -26,6 +26,7 @@ Only ``torch.rand`` (uniform in [0, 1)) is used; it is scaled per kind of parame
 CLI::
 
     python tests/parity/seeded_ckpt.py --size t --seed 0 --out X.pt [--manifest PATH]
+        [--obj-score-bias B] [--scale SUBSTR=FACTOR ...]
 
 Python::
 
@@ -74,6 +75,9 @@ _BASE_EMBEDDINGS = (
     "no_obj_ptr",
     "no_obj_embed_spatial",
 )
+
+
+_OBJ_SCORE_HEAD = "sam_mask_decoder.pred_obj_score_head."
 
 
 def _shared_reference_dir() -> Path:
@@ -162,6 +166,8 @@ def make_seeded_state_dict(
     size_or_manifest: Union[str, Path],
     seed: int,
     reference_dir: Optional[Union[str, Path]] = None,
+    obj_score_bias: float = 0.0,
+    scales: Optional[Dict[str, float]] = None,
 ) -> Dict[str, torch.Tensor]:
     """Deterministic state dict for a SAM2.1 model.
 
@@ -170,6 +176,10 @@ def make_seeded_state_dict(
             ``*.state_dict.json`` manifest.
         seed: global seed (any int).
         reference_dir: folder holding the manifests (default: see module docstring).
+        obj_score_bias: added to the bias of the last layer of
+            ``sam_mask_decoder.pred_obj_score_head`` (shifts object-score logits).
+        scales: ``{substring: factor}``; every tensor whose key contains the substring is
+            multiplied by the factor (applied in the given order).
     Returns:
         ``{key: tensor}`` in manifest order, contiguous float32 CPU tensors.
     """
@@ -187,6 +197,17 @@ def make_seeded_state_dict(
         gen = torch.Generator(device="cpu")
         gen.manual_seed(_key_seed(int(seed), key))
         state[key] = _draw(key, shape, gen).contiguous()
+    if obj_score_bias:
+        heads = sorted(k for k in state if k.startswith(_OBJ_SCORE_HEAD) and k.endswith(".bias"))
+        if not heads:
+            raise KeyError(f"{path}: no {_OBJ_SCORE_HEAD}*.bias key for obj_score_bias")
+        state[heads[-1]] = state[heads[-1]] + float(obj_score_bias)
+    for sub, factor in (scales or {}).items():
+        hits = [k for k in state if sub in k]
+        if not hits:
+            raise KeyError(f"{path}: scale {sub!r}={factor}: no key contains {sub!r}")
+        for k in hits:
+            state[k] = state[k] * float(factor)
     return state
 
 
@@ -204,9 +225,11 @@ def write_seeded_checkpoint(
     seed: int,
     out: Union[str, Path],
     reference_dir: Optional[Union[str, Path]] = None,
+    obj_score_bias: float = 0.0,
+    scales: Optional[Dict[str, float]] = None,
 ) -> str:
     """Write ``{"model": state_dict}`` atomically to ``out``; return the digest."""
-    state = make_seeded_state_dict(size_or_manifest, seed, reference_dir)
+    state = make_seeded_state_dict(size_or_manifest, seed, reference_dir, obj_score_bias, scales)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
@@ -222,11 +245,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--reference-dir", help="folder holding the manifests")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", required=True, help="output .pt path")
+    ap.add_argument("--obj-score-bias", type=float, default=0.0,
+                    help="add to the last bias of sam_mask_decoder.pred_obj_score_head")
+    ap.add_argument("--scale", action="append", default=[], metavar="SUBSTR=FACTOR",
+                    help="multiply every tensor whose key contains SUBSTR (repeatable)")
     args = ap.parse_args(argv)
     if args.manifest is None and args.size is None:
         ap.error("give --size or --manifest")
+    scales: Dict[str, float] = {}
+    for spec_text in args.scale:
+        sub, sep, factor = spec_text.rpartition("=")
+        if not sep or not sub:
+            ap.error(f"--scale {spec_text!r}: expected SUBSTR=FACTOR")
+        scales[sub] = float(factor)
     spec = args.manifest if args.manifest is not None else args.size
-    digest = write_seeded_checkpoint(spec, args.seed, args.out, args.reference_dir)
+    digest = write_seeded_checkpoint(spec, args.seed, args.out, args.reference_dir, args.obj_score_bias, scales)
     sys.stdout.write(f"wrote {args.out} sha256(tensors)={digest}\n")
     return 0
 

@@ -1,0 +1,189 @@
+"""Typed per-video inference state of :class:`~sam2.sam2_video_predictor.SAM2VideoPredictor`.
+
+``init_state`` returns an :class:`InferenceState`; every other predictor method takes it.
+It holds:
+
+* the lazy :class:`~sam2.video.frame_source.FrameSource` and the video geometry,
+* one :class:`ObjectTrack` per object id (in the order objects were added): its prompts,
+  its pending (not yet encoded) prompt outputs, its :class:`~sam2.video.memory_bank.MemoryBank`,
+  which frames were tracked in which direction, and its memory-selection policy state,
+* a bounded cache of image features (:class:`FeatureCache`),
+* values shared by all frames (the memory positional encoding).
+
+For scripts written against the official dict state, a few read-only keys are available
+with ``state["num_frames"]``, ``state["video_height"]``, ``state["video_width"]``,
+``state["obj_ids"]``, ``state["device"]``.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+
+from sam2.modeling.track_types import FrameOutput, PointInputs
+from sam2.video.frame_source import FrameSource
+from sam2.video.memory_bank import MemoryBank
+
+
+@dataclass
+class FrameFeatures:
+    """Backbone features of one frame, prepared for ``track_step`` (batch of 1).
+
+    Attributes:
+        image: ``[1, 3, S, S]`` float32 normalised frame.
+        vision_feats: per level ``[H_l*W_l, 1, C_l]`` flattened features.
+        vision_pos_embeds: per level ``[H_l*W_l, 1, C_l]`` positional encodings.
+        feat_sizes: per level ``(H_l, W_l)``.
+    """
+
+    image: torch.Tensor
+    vision_feats: List[torch.Tensor]
+    vision_pos_embeds: List[torch.Tensor]
+    feat_sizes: List[Tuple[int, int]]
+
+
+class FeatureCache:
+    """Least-recently-used cache of :class:`FrameFeatures` with a fixed capacity."""
+
+    def __init__(self, capacity: int = 1) -> None:
+        if capacity < 1:
+            raise ValueError(f"feature cache capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        self._items: "OrderedDict[int, FrameFeatures]" = OrderedDict()
+
+    def get(self, frame_idx: int) -> Optional[FrameFeatures]:
+        item = self._items.get(frame_idx)
+        if item is not None:
+            self._items.move_to_end(frame_idx)
+        return item
+
+    def put(self, frame_idx: int, item: FrameFeatures) -> None:
+        self._items[frame_idx] = item
+        self._items.move_to_end(frame_idx)
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def frames(self) -> List[int]:
+        return list(self._items)
+
+
+@dataclass
+class PendingOutputs:
+    """Outputs of ``add_new_*`` calls not yet merged into memory (no memory features yet)."""
+
+    cond: Dict[int, FrameOutput] = field(default_factory=dict)
+    non_cond: Dict[int, FrameOutput] = field(default_factory=dict)
+
+    def store(self, is_cond: bool) -> Dict[int, FrameOutput]:
+        return self.cond if is_cond else self.non_cond
+
+    def clear(self) -> None:
+        self.cond.clear()
+        self.non_cond.clear()
+
+
+@dataclass
+class ObjectTrack:
+    """Everything the predictor knows about one object of one video.
+
+    Attributes:
+        obj_id: the client-side object id.
+        point_inputs: per frame, the accumulated clicks / box (model-input pixels).
+        mask_inputs: per frame, ``[1, 1, S, S]`` float32 binary mask prompt.
+        pending: prompt outputs awaiting memory encoding (merged by the preflight).
+        bank: the object's memory (conditioning and tracked frames).
+        tracked: per frame, the direction it was last tracked in (``True``: reverse).
+        policy_state: the memory-selection policy's per-object state.
+    """
+
+    obj_id: int
+    bank: MemoryBank
+    policy_state: Any = None
+    point_inputs: Dict[int, PointInputs] = field(default_factory=dict)
+    mask_inputs: Dict[int, torch.Tensor] = field(default_factory=dict)
+    pending: PendingOutputs = field(default_factory=PendingOutputs)
+    tracked: Dict[int, bool] = field(default_factory=dict)
+
+    def prompted_frames(self) -> List[int]:
+        return sorted(set(self.point_inputs) | set(self.mask_inputs))
+
+
+@dataclass
+class InferenceState:
+    """The state of one video in the predictor (see the module docstring)."""
+
+    frames: FrameSource
+    num_frames: int
+    video_height: int
+    video_width: int
+    device: torch.device
+    storage_device: torch.device
+    offload_video_to_cpu: bool
+    offload_state_to_cpu: bool
+    evict_memory: bool
+    memory_dtype: torch.dtype
+    features: FeatureCache = field(default_factory=FeatureCache)
+    tracks: "OrderedDict[int, ObjectTrack]" = field(default_factory=OrderedDict)
+    #: memory positional encoding ``[1, C_mem, h, w]`` (identical for every frame)
+    maskmem_pos_enc: Optional[List[torch.Tensor]] = None
+    #: set while a ``propagate_in_video`` generator is running
+    propagating: bool = False
+
+    # -- object bookkeeping -------------------------------------------------------------
+    @property
+    def obj_ids(self) -> List[int]:
+        return list(self.tracks)
+
+    def obj_idx(self, obj_id: int) -> int:
+        return self.obj_ids.index(obj_id)
+
+    def track(self, obj_id: int) -> ObjectTrack:
+        """The track of ``obj_id``; a clear error when the id is unknown."""
+        try:
+            return self.tracks[obj_id]
+        except KeyError:
+            raise KeyError(
+                f"unknown object id {obj_id!r}; objects in this video: {self.obj_ids}"
+            ) from None
+
+    def check_frame(self, frame_idx: int) -> int:
+        """Validate a frame index against the video length."""
+        if isinstance(frame_idx, bool) or not isinstance(frame_idx, int):
+            try:
+                frame_idx = int(frame_idx)
+            except (TypeError, ValueError):
+                raise TypeError(f"frame index must be an int, got {frame_idx!r}") from None
+        if not 0 <= frame_idx < self.num_frames:
+            raise IndexError(
+                f"frame index {frame_idx} is out of range: the video has {self.num_frames} "
+                f"frames (0..{self.num_frames - 1})"
+            )
+        return frame_idx
+
+    def rcms_records(self) -> Dict[int, List[dict]]:
+        """Per object id, what RCMS did (trigger frame, promoted frames, their qualities)."""
+        out: Dict[int, List[dict]] = {}
+        for obj_id, track in self.tracks.items():
+            events = getattr(track.policy_state, "events", None)
+            out[obj_id] = [e.to_dict() for e in events] if events is not None else []
+        return out
+
+    # -- compatibility with the official dict state (read-only) -------------------------
+    _DICT_KEYS = ("num_frames", "video_height", "video_width", "obj_ids", "device",
+                  "storage_device", "offload_video_to_cpu", "offload_state_to_cpu")
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._DICT_KEYS:
+            return getattr(self, key)
+        raise KeyError(
+            f"{key!r}: the inference state is a typed object (sam2.video.state.InferenceState); "
+            f"dict-style access only supports {', '.join(self._DICT_KEYS)}"
+        )

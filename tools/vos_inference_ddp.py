@@ -1,0 +1,131 @@
+#!/usr/bin/env python
+"""Multi-process video-object-segmentation inference over a MOSEv2-style split.
+
+Example::
+
+    python tools/vos_inference_ddp.py --sam2_cfg configs/sam2.1/sam2.1_hiera_b+_rcms_mqf_mss_lvt.yaml \\
+        --sam2_checkpoint CKPT --output_mask_dir OUT --num_gpus 8 \\
+        --base_video_dir SPLIT/JPEGImages --input_mask_dir SPLIT/Annotations --zip SUBMISSION.zip
+
+One worker per GPU (NCCL); without CUDA or with ``--num_gpus 0``, ``--num_workers`` CPU processes
+(gloo); under ``torchrun`` one worker per launched process. Each video is written to a temporary
+folder and renamed into place when complete; a re-run skips complete videos. Exit code 0 when every
+video succeeded, 1 when any failed (listed at the end), 2 for bad arguments.
+"""
+from __future__ import annotations
+
+import os
+
+# tqdm reads TQDM_* variables when it is first imported, so this must come before any import that
+# pulls it in: it silences the video predictor's per-propagation bar (in this process and in the
+# spawned workers, which inherit it) so that each worker shows exactly one line. The workers' own
+# bars pass ``disable=`` explicitly; a user's own TQDM_DISABLE=1 turns those off too.
+_BARS_WANTED = os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("1", "true", "yes")
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Optional, Sequence  # noqa: E402
+
+from sam2.data.mose_layout import DataFormatError  # noqa: E402
+from sam2.inference.app import run_inference  # noqa: E402
+from sam2.inference.options import InferenceOptions  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sam2_cfg", default="configs/sam2.1/sam2.1_hiera_b+.yaml", help="model config (name or path)")
+    p.add_argument("--sam2_checkpoint", default="./checkpoints/sam2.1_hiera_base_plus.pt", help="checkpoint file")
+    p.add_argument("--output_mask_dir", required=True, help="where OUT/<video>/<frame>.png are written")
+    p.add_argument("--base_video_dir", required=True, help="frames root: <base_video_dir>/<video>/<frame>.jpg")
+    p.add_argument("--input_mask_dir", required=True, help="annotations root: <input_mask_dir>/<video>/<frame>.png")
+    p.add_argument("--video_list_file", default=None, help="text file of video names (default: all videos)")
+    p.add_argument("--score_thresh", type=float, default=0.0, help="logit threshold of the output masks")
+    p.add_argument("--use_all_masks", action="store_true", help="use every annotated frame as a prompt")
+    p.add_argument("--per_obj_png_file", action="store_true", help="write OUT/<video>/<obj_id:03d>/<frame>.png")
+    p.add_argument("--apply_postprocessing", action="store_true", help="SAM2 post-processing (hole filling, ...)")
+    p.add_argument(
+        "--track_object_appearing_later_in_video", action="store_true",
+        help="track each object from its first annotated frame (one propagation per object)",
+    )
+    p.add_argument("--use_vos_optimized_video_predictor", action="store_true", help="torch.compile on CUDA")
+    p.add_argument("--num_prev_frames_to_promote", type=int, default=4, help="RCMS: frames promoted (0 = off)")
+    p.add_argument("--low_quality_threshold", type=float, default=0.6, help="RCMS: quality a frame must exceed")
+    p.add_argument("--num_gpus", type=int, default=None, help="GPU workers (default: all visible; 0 = CPU)")
+    p.add_argument("--num_workers", type=int, default=1, help="CPU worker processes when no GPU is used")
+    p.add_argument("--zip", dest="zip_path", default=None, help="also pack the submission into this zip")
+    p.add_argument("--seed", type=int, default=0, help="torch seed set before each video")
+    p.add_argument(
+        "--rcms_record_dir", default=None,
+        help="also write <dir>/<video>.json: per object, what RCMS did (trigger frame, promoted frames, qualities)",
+    )
+    return p
+
+
+def options_from_args(args: argparse.Namespace) -> InferenceOptions:
+    return InferenceOptions(
+        sam2_cfg=args.sam2_cfg,
+        sam2_checkpoint=args.sam2_checkpoint or None,
+        output_mask_dir=Path(args.output_mask_dir),
+        base_video_dir=Path(args.base_video_dir),
+        input_mask_dir=Path(args.input_mask_dir),
+        video_list_file=None if args.video_list_file is None else Path(args.video_list_file),
+        score_thresh=args.score_thresh,
+        use_all_masks=args.use_all_masks,
+        per_obj_png_file=args.per_obj_png_file,
+        apply_postprocessing=args.apply_postprocessing,
+        track_object_appearing_later_in_video=args.track_object_appearing_later_in_video,
+        use_vos_optimized_video_predictor=args.use_vos_optimized_video_predictor,
+        num_prev_frames_to_promote=args.num_prev_frames_to_promote,
+        low_quality_threshold=args.low_quality_threshold,
+        num_gpus=args.num_gpus,
+        num_workers=args.num_workers,
+        zip_path=None if args.zip_path is None else Path(args.zip_path),
+        seed=args.seed,
+        rcms_record_dir=None if args.rcms_record_dir is None else Path(args.rcms_record_dir),
+        show_progress=_BARS_WANTED,
+    )
+
+
+def _check_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    for flag, value in (("--base_video_dir", args.base_video_dir), ("--input_mask_dir", args.input_mask_dir)):
+        if not Path(value).is_dir():
+            parser.error(f"{flag}: folder not found: {value}")
+    if args.video_list_file is not None and not Path(args.video_list_file).is_file():
+        parser.error(f"--video_list_file: file not found: {args.video_list_file}")
+    if args.sam2_checkpoint and not Path(args.sam2_checkpoint).is_file():
+        parser.error(f"--sam2_checkpoint: file not found: {args.sam2_checkpoint}")
+    if args.num_workers < 1:
+        parser.error("--num_workers must be >= 1")
+    if args.num_gpus is not None and args.num_gpus < 0:
+        parser.error("--num_gpus must be >= 0")
+    if args.num_prev_frames_to_promote < 0:
+        parser.error("--num_prev_frames_to_promote must be >= 0")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_paths(parser, args)
+    where = f" [rank {os.environ['RANK']}]" if "RANK" in os.environ else ""
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s{where} %(levelname)s %(name)s: %(message)s")
+    if not args.sam2_checkpoint:
+        logging.getLogger("vos_inference_ddp").warning("no --sam2_checkpoint: the model keeps its random initial weights")
+    # SIGTERM (schedulers, kill) unwinds like Ctrl-C: the video being written is discarded, not left half-done
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        summary = run_inference(options_from_args(args))
+    except (DataFormatError, FileNotFoundError, NotADirectoryError) as exc:  # the split itself is unusable
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    if summary.primary:
+        for line in summary.failure_lines():
+            print(line, file=sys.stderr)
+        print(summary.final_line(), flush=True)
+    return summary.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
