@@ -57,13 +57,8 @@ class SAM2Transforms(nn.Module):
         max_sprinkle_area: remove foreground components of at most this many pixels (0: off).
     """
 
-    def __init__(
-        self,
-        resolution: int,
-        mask_threshold: float,
-        max_hole_area: float = 0.0,
-        max_sprinkle_area: float = 0.0,
-    ) -> None:
+    def __init__(self, resolution: int, mask_threshold: float,
+                 max_hole_area: float = 0.0, max_sprinkle_area: float = 0.0) -> None:
         super().__init__()
         self.resolution = int(resolution)
         self.mask_threshold = float(mask_threshold)
