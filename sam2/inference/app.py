@@ -8,14 +8,16 @@ e.g. ``OMP_NUM_THREADS=1``: floating-point sums depend on how many threads split
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
+import os
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import torch
 import torch.distributed as dist
@@ -151,6 +153,22 @@ def _finish(plan: RunPlan, reports: list[WorkerReport], options: InferenceOption
     return summary
 
 
+@contextlib.contextmanager
+def _cpu_threads(count: int) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(count)``, restoring the caller's setting after.
+
+    Every worker pins its thread count explicitly: ``torch.set_num_threads`` also sets MKL's, which
+    otherwise follows an inherited ``MKL_NUM_THREADS`` and changes the float sums (and so the masks)
+    of an in-process run compared with a spawned worker's.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 # ------------------------------------------------------------------------------------------------
 # Worker entry points
 # ------------------------------------------------------------------------------------------------
@@ -210,7 +228,8 @@ def _run_local(options: InferenceOptions, factory: Optional[PredictorFactory], s
     if layout.world_size == 1:
         if layout.device_type == "cuda":
             torch.cuda.set_device(layout.device(0))
-        report = run_worker(0, plan.shards[0], options, layout.device(0), factory)
+        with _cpu_threads(default_cpu_threads(1)):  # the same pinning as a spawned worker's
+            report = run_worker(0, plan.shards[0], options, layout.device(0), factory)
         return _finish(plan, [report], options, started, None)
     crash: Optional[str] = None
     reports: list[WorkerReport] = []
@@ -234,6 +253,9 @@ def _run_torchrun(options: InferenceOptions, env: launcher.TorchrunEnv, factory:
     device = torch.device("cuda", env.local_rank) if use_cuda else torch.device("cpu")
     if use_cuda:
         torch.cuda.set_device(device)
+    else:
+        local_workers = int(os.environ.get("LOCAL_WORLD_SIZE", env.world_size) or env.world_size)
+        torch.set_num_threads(default_cpu_threads(local_workers))  # pinned like a spawned worker
     dist.init_process_group(backend=backend, init_method="env://", timeout=launcher.COLLECTIVE_TIMEOUT)
     try:
         box: list[Optional[RunPlan]] = [None]
