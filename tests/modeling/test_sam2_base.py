@@ -44,28 +44,9 @@ class _StubEncoder(nn.Module):
 
 
 def build_tiny(spec: dict, seeded: bool = True) -> SAM2Base:
-    ma = sc.memory_attention_kwargs(spec)
-    layer = MemoryAttentionLayer(
-        self_attention=RoPEAttention(**ma["self_attention"]),
-        cross_attention=RoPEAttention(**ma["cross_attention"]),
-        **ma["layer"],
-    )
-    me = sc.memory_encoder_kwargs(spec)
-    encoder = MemoryEncoder(
-        position_encoding=PositionEmbeddingSine(**me["position_encoding"]),
-        mask_downsampler=MaskDownSampler(**me["mask_downsampler"]),
-        fuser=Fuser(layer=CXBlock(**me["cxblock"]), **me["fuser"]),
-        **me["encoder"],
-    )
-    model = SAM2Base(
-        image_encoder=_StubEncoder(spec["hidden"]),
-        memory_attention=MemoryAttention(layer=layer, **ma["stack"]),
-        memory_encoder=encoder,
-        **spec["base"],
-    )
-    if seeded:
-        model.load_state_dict(sc.seeded_weights(model, spec), strict=True)
-    return model.eval()
+    model = sc.assemble_tiny_model(spec, seeded=seeded)
+    assert isinstance(model, SAM2Base)
+    return model
 
 
 def run_ours(model: SAM2Base, spec: dict):

@@ -48,44 +48,7 @@ def _official_sam2():
 
 
 def build_official(spec):
-    from torch import nn
-    from sam2.modeling.memory_attention import MemoryAttention, MemoryAttentionLayer
-    from sam2.modeling.memory_encoder import CXBlock, Fuser, MaskDownSampler, MemoryEncoder
-    from sam2.modeling.position_encoding import PositionEmbeddingSine
-    from sam2.modeling.sam.transformer import RoPEAttention
-    from sam2.modeling.sam2_base import SAM2Base
-
-    class _Neck(nn.Module):
-        def __init__(self, d):
-            super().__init__()
-            self.d_model = d
-
-    class _StubEncoder(nn.Module):
-        def __init__(self, d):
-            super().__init__()
-            self.neck = _Neck(d)
-
-    ma = sc.memory_attention_kwargs(spec)
-    layer = MemoryAttentionLayer(
-        self_attention=RoPEAttention(**ma["self_attention"]),
-        cross_attention=RoPEAttention(**ma["cross_attention"]),
-        **ma["layer"],
-    )
-    me = sc.memory_encoder_kwargs(spec)
-    encoder = MemoryEncoder(
-        position_encoding=PositionEmbeddingSine(**me["position_encoding"]),
-        mask_downsampler=MaskDownSampler(**me["mask_downsampler"]),
-        fuser=Fuser(layer=CXBlock(**me["cxblock"]), **me["fuser"]),
-        **me["encoder"],
-    )
-    model = SAM2Base(
-        image_encoder=_StubEncoder(spec["hidden"]),
-        memory_attention=MemoryAttention(layer=layer, **ma["stack"]),
-        memory_encoder=encoder,
-        **spec["base"],
-    )
-    model.load_state_dict(sc.seeded_weights(model, spec), strict=True)
-    return model.eval()
+    return sc.assemble_tiny_model(spec, seeded=True)
 
 
 def run_official(spec):

@@ -216,3 +216,47 @@ def pad_ious(ious: torch.Tensor) -> torch.Tensor:
     out = torch.full((ious.shape[0], 3), float("nan"))
     out[:, : ious.shape[1]] = ious.float()
     return out
+
+
+class _NeckStub(torch.nn.Module):
+    """Only ``d_model`` of the neck is read by ``SAM2Base`` when features are fed directly."""
+
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.d_model = d
+
+
+class _ImageEncoderStub(torch.nn.Module):
+    """Stands in for ``ImageEncoder``: ``track_step`` gets its features from ``frame_features``."""
+
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.neck = _NeckStub(d)
+
+
+def assemble_tiny_model(spec: Dict[str, Any], seeded: bool = True) -> torch.nn.Module:
+    """Tiny ``SAM2Base`` of a scenario, built from whichever ``sam2`` this interpreter imports.
+
+    Under the oracle interpreter that is the official package, under the project's tests it is
+    ours: the same construction code serves both sides of the parity test.
+    """
+    from sam2.modeling import memory_attention as ma_mod
+    from sam2.modeling import memory_encoder as me_mod
+    from sam2.modeling.position_encoding import PositionEmbeddingSine
+    from sam2.modeling.sam.transformer import RoPEAttention
+    from sam2.modeling.sam2_base import SAM2Base
+
+    ma, me = memory_attention_kwargs(spec), memory_encoder_kwargs(spec)
+    attn_layer = ma_mod.MemoryAttentionLayer(
+        self_attention=RoPEAttention(**ma["self_attention"]),
+        cross_attention=RoPEAttention(**ma["cross_attention"]), **ma["layer"])
+    fuser = me_mod.Fuser(layer=me_mod.CXBlock(**me["cxblock"]), **me["fuser"])
+    mem_encoder = me_mod.MemoryEncoder(
+        position_encoding=PositionEmbeddingSine(**me["position_encoding"]),
+        mask_downsampler=me_mod.MaskDownSampler(**me["mask_downsampler"]), fuser=fuser, **me["encoder"])
+    model = SAM2Base(image_encoder=_ImageEncoderStub(spec["hidden"]),
+                     memory_attention=ma_mod.MemoryAttention(layer=attn_layer, **ma["stack"]),
+                     memory_encoder=mem_encoder, **spec["base"])
+    if seeded:
+        model.load_state_dict(seeded_weights(model, spec), strict=True)
+    return model.eval()
