@@ -22,14 +22,13 @@ GOLDEN_DIR = PARITY_DIR / "golden"
 REL_TOL = 1e-4
 SIZES = ["t", "b+"]
 
-# The views below must match oracle_scripts/image_predictor_golden.py.
-EMBED_STRIDE = 4
-HR0_STRIDE = (4, 8)
-HR1_STRIDE = (4, 4)
-LOWRES_STRIDE = 8
-LOWRES_CROP = (112, 144)
-HIRES_STRIDE = 8
-HIRES_CROP = ((104, 136), (128, 160))
+# The stored views are defined once, in the oracle script that writes them (importing it
+# loads numpy, torch and seeded_ckpt only; the official package is imported inside its main()).
+sys.path.insert(0, str(PARITY_DIR / "oracle_scripts"))
+from image_predictor_golden import (  # noqa: E402
+    EMBED_STRIDE, HR0_STRIDE, HR1_STRIDE, hires_views, lowres_views, stats,
+)
+
 CASE_NAMES = ["point", "points_neg", "box", "mask", "point_box"]
 
 
@@ -43,21 +42,6 @@ def rel_l2(actual, expected):
 def assert_close(actual, expected, what):
     err = rel_l2(actual, expected)
     assert err <= REL_TOL, f"{what}: relative L2 error {err:.3e} > {REL_TOL}"
-
-
-def lowres_views(x):
-    c0, c1 = LOWRES_CROP
-    return x[..., ::LOWRES_STRIDE, ::LOWRES_STRIDE], x[..., c0:c1, c0:c1]
-
-
-def hires_views(x):
-    (r0, r1), (c0, c1) = HIRES_CROP
-    return x[..., ::HIRES_STRIDE, ::HIRES_STRIDE], x[..., r0:r1, c0:c1]
-
-
-def stats(x):
-    x = x.astype(np.float64)
-    return np.array([x.mean(), x.std(), np.abs(x).mean(), x.min(), x.max()], np.float64)
 
 
 class Run:

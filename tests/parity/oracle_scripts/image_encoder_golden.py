@@ -32,16 +32,7 @@ sys.dont_write_bytecode = True
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-
-def _official_sam2():
-    if os.path.isdir(os.path.join(os.getcwd(), "sam2")):
-        sys.exit("run this from a folder without a sam2/ subfolder")
-    import sam2
-
-    version = importlib.metadata.version("sam2")
-    if version != "1.1.0" or "site-packages" not in sam2.__file__:
-        sys.exit(f"not the official sam2 1.1.0: {sam2.__file__} ({version})")
-    return sam2
+from official_guard import import_official_sam2  # noqa: E402
 
 
 def main() -> int:
@@ -54,7 +45,7 @@ def main() -> int:
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
-    _official_sam2()
+    import_official_sam2()
     from hydra import compose
     from hydra.utils import instantiate
     from omegaconf import OmegaConf

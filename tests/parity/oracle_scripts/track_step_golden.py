@@ -32,19 +32,10 @@ sys.dont_write_bytecode = True
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from official_guard import import_official_sam2  # noqa: E402
+
 import track_step_scenario as sc  # noqa: E402
 from seeded_ckpt import state_dict_digest  # noqa: E402
-
-
-def _official_sam2():
-    if os.path.isdir(os.path.join(os.getcwd(), "sam2")):
-        sys.exit("run this from a folder without a sam2/ subfolder")
-    import sam2
-
-    version = importlib.metadata.version("sam2")
-    if version != "1.1.0" or "site-packages" not in sam2.__file__:
-        sys.exit(f"not the official sam2 1.1.0: {sam2.__file__} ({version})")
-    return sam2
 
 
 def build_official(spec):
@@ -93,7 +84,7 @@ def main() -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    sam2 = _official_sam2()
+    sam2 = import_official_sam2()
     torch.set_num_threads(args.threads)
 
     arrays = {}
