@@ -10,7 +10,9 @@ is timed. The official predictor runs in the oracle python as a subprocess
         [--device cpu] [--threads 2] [--oracle-python PATH]
 
 Prints fps of each (best of --repeat alternating runs, to damp the noise of a shared
-machine) and ours/official (goal: >= 1.0 with one object, >= 1.5 with three).
+machine) and ours/official (goal: >= 1.0 with one object, >= 1.5 with three). On a loaded
+machine multi-threaded timings are dominated by thread synchronisation per operation (which
+favours fewer, batched operations); ``--threads 1`` measures the arithmetic work instead.
 """
 from __future__ import annotations
 

@@ -6,7 +6,8 @@
   ``positional_encoding_gaussian_matrix`` buffer *is* stored in checkpoints.
 * Axial rotary encoding (RoPE) helpers for the memory-attention layers:
   :func:`compute_axial_cis` (complex table, kept for API compatibility),
-  :func:`axial_rope_angles` / :func:`rotate_pairs` (the real-valued form used by our attention).
+  :func:`axial_rope_angles` / :func:`rotate_complex` (what our attention uses; :func:`rotate_pairs`
+  takes real cos/sin tables).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ __all__ = [
     "axial_rope_angles",
     "compute_axial_cis",
     "rotate_pairs",
+    "rotate_complex",
     "apply_rotary_enc",
 ]
 
@@ -148,11 +150,18 @@ class PositionEmbeddingSine(nn.Module):
 
     @torch.no_grad()
     def _pe(self, batch: int, device: torch.device, height: int, width: int) -> torch.Tensor:
-        return self._map(height, width, device)[None].repeat(batch, 1, 1, 1)
+        grid = self._map(height, width, device)[None]
+        if not self.training and not torch.is_grad_enabled():
+            # inference: a read-only broadcast view of the cached map (no per-call copy)
+            return grid.expand(batch, -1, -1, -1)
+        return grid.repeat(batch, 1, 1, 1)
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Encoding for the spatial grid of ``x`` ``[B, *, H, W]`` -> ``[B, C, H, W]`` float32."""
+        """Encoding for the spatial grid of ``x`` ``[B, *, H, W]`` -> ``[B, C, H, W]`` float32.
+
+        In eval mode under ``no_grad`` / ``inference_mode`` the result is an expanded view of
+        the cached map (do not modify it in place); otherwise a fresh tensor."""
         return self._pe(x.shape[0], x.device, x.shape[-2], x.shape[-1])
 
 
@@ -219,6 +228,20 @@ def compute_axial_cis(dim: int, end_x: int, end_y: int, theta: float = 10000.0) 
     return torch.polar(torch.ones_like(angles), angles)
 
 
+def rotate_complex(x: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
+    """Rotate consecutive channel pairs of ``x`` by a complex unit table (one fused multiply).
+
+    Args:
+        x: ``[..., N, D]`` any float dtype; the last axis must be contiguous.
+        rotation: ``[N, D/2]`` complex64 (broadcast over the leading axes of ``x``).
+
+    Returns:
+        ``[..., N, D]`` in the dtype of ``x`` (computed in float32).
+    """
+    pairs = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
+    return torch.view_as_real(pairs * rotation).flatten(-2).to(x.dtype)
+
+
 def rotate_pairs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotate consecutive channel pairs ``(x[2k], x[2k+1])`` of ``x`` by the given angles.
 
@@ -229,10 +252,7 @@ def rotate_pairs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     Returns:
         ``[..., N, D]`` in the dtype of ``x`` (computed in float32).
     """
-    pairs = x.float().unflatten(-1, (-1, 2))
-    first, second = pairs[..., 0], pairs[..., 1]
-    rotated = torch.stack((first * cos - second * sin, first * sin + second * cos), dim=-1)
-    return rotated.flatten(-2).to(x.dtype)
+    return rotate_complex(x, torch.complex(cos.float(), sin.float()))
 
 
 def apply_rotary_enc(
@@ -248,11 +268,10 @@ def apply_rotary_enc(
             ``repeat_freqs_k``, ``Nk`` a multiple of ``Nq``.
         freqs_cis: ``[Nq, D/2]`` complex table from :func:`compute_axial_cis`.
     """
-    cos, sin = freqs_cis.real.float(), freqs_cis.imag.float()
-    q_out = rotate_pairs(xq, cos, sin)
+    table = freqs_cis.to(torch.complex64)
+    q_out = rotate_complex(xq, table)
     if xk.shape[-2] == 0:
         return q_out, xk
     if repeat_freqs_k:
-        reps = xk.shape[-2] // xq.shape[-2]
-        cos, sin = cos.repeat(reps, 1), sin.repeat(reps, 1)
-    return q_out, rotate_pairs(xk, cos, sin)
+        table = table.repeat(xk.shape[-2] // xq.shape[-2], 1)
+    return q_out, rotate_complex(xk, table)

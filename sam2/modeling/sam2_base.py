@@ -240,6 +240,8 @@ class SAM2Base(nn.Module):
             trunc_normal_(self.no_obj_embed_spatial, std=0.02)
 
         self._build_sam_heads()
+        # inference cache of the prompt encoder's dense encoding (see _dense_prompt_pe)
+        self._dense_pe_cache: Optional[Tuple[tuple, torch.Tensor]] = None
 
         if compile_image_encoder:
             logger.info("compiling the image encoder's forward; the first call will be slow")
@@ -296,6 +298,20 @@ class SAM2Base(nn.Module):
             obj_ptr = presence * obj_ptr
         return obj_ptr + (1 - presence) * self.no_obj_ptr
 
+    def _dense_prompt_pe(self) -> torch.Tensor:
+        """``sam_prompt_encoder.get_dense_pe()`` ``[1, C, h, w]``; at inference (eval, no
+        autograd) the result is kept and reused while the encoding's parameters are unchanged
+        (identity, device and in-place version). Training always recomputes it."""
+        if self.training or torch.is_grad_enabled():
+            return self.sam_prompt_encoder.get_dense_pe()
+        state = tuple((t.data_ptr(), t._version, t.device)
+                      for t in self.sam_prompt_encoder.pe_layer.buffers())
+        cached = self._dense_pe_cache
+        if cached is None or cached[0] != state:
+            cached = (state, self.sam_prompt_encoder.get_dense_pe())
+            self._dense_pe_cache = cached
+        return cached[1]
+
     def _forward_sam_heads(
         self, backbone_features: torch.Tensor, point_inputs: Optional[PointInputs] = None,
         mask_inputs: Optional[torch.Tensor] = None,
@@ -346,7 +362,7 @@ class SAM2Base(nn.Module):
 
         sparse, dense = self.sam_prompt_encoder(points=(coords, labels), boxes=None, masks=dense_prompt)
         low_res_multimasks, ious, sam_tokens, object_score_logits = self.sam_mask_decoder(
-            image_embeddings=backbone_features, image_pe=self.sam_prompt_encoder.get_dense_pe(),
+            image_embeddings=backbone_features, image_pe=self._dense_prompt_pe(),
             sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
             multimask_output=multimask_output, repeat_image=False,
             high_res_features=high_res_features,

@@ -58,17 +58,21 @@ class MultiScaleAttention(nn.Module):
         q = pooled.reshape(n, heads, hd, new_grid[0] * new_grid[1]).transpose(2, 3).contiguous()
         return q, new_grid
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, h, w, _ = x.shape
+    def attend(self, qkv: torch.Tensor) -> torch.Tensor:
+        """Attention from projected tokens ``[N, H, W, 3 * dim_out]`` (before ``proj``) ->
+        ``[N, H', W', dim_out]``."""
+        n, h, w, _ = qkv.shape
         # [N, HW, 3, heads, hd] -> [3, N, heads, HW, hd]
-        packed = self.qkv(x).reshape(n, h * w, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
+        packed = qkv.reshape(n, h * w, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
         q, k, v = packed.unbind(0)
         grid = (h, w)
         if self.q_pool is not None:
             q, grid = self._pool_queries(q, grid)
         attended = F.scaled_dot_product_attention(q, k, v)  # [N, heads, H'W', hd]
-        merged = attended.transpose(1, 2).reshape(n, grid[0], grid[1], self.dim_out)
-        return self.proj(merged)
+        return attended.transpose(1, 2).reshape(n, grid[0], grid[1], self.dim_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.attend(self.qkv(x)))
 
 
 class MultiScaleBlock(nn.Module):
@@ -133,8 +137,18 @@ class MultiScaleBlock(nn.Module):
         residual = self._residual(x, normed)
         win = self.window_size
         if win > 0:
-            windows, padded = window_partition(normed, win)
-            attended = self.attn(windows)
+            ragged = normed.shape[1] % win != 0 or normed.shape[2] % win != 0
+            if ragged:
+                # Padding tokens are zeros after norm1, so their qkv projection is just the
+                # bias: project the real tokens only and pad the projection with the bias.
+                qkv = self.attn.qkv(normed)
+                bias = self.attn.qkv.bias
+                fill = bias if bias is not None else qkv.new_zeros(qkv.shape[-1])
+                windows, padded = window_partition(qkv, win, fill=fill)
+                attended = self.attn.attend(windows)
+            else:
+                windows, padded = window_partition(normed, win)
+                attended = self.attn(windows)
             if self.q_stride:
                 # Pooled queries shrink every window (and so the padded grid) by the stride.
                 pooled_win = win // self.q_stride[0]
@@ -142,6 +156,9 @@ class MultiScaleBlock(nn.Module):
                 win = pooled_win
             out_hw = (residual.shape[1], residual.shape[2])
             attended = window_unpartition(attended, win, padded, out_hw)
+            if ragged:
+                # the output projection is per token: it skips the cropped padding
+                attended = self.attn.proj(attended)
         else:
             attended = self.attn(normed)
         x = residual + self.drop_path(attended)
@@ -252,6 +269,8 @@ class Hiera(nn.Module):
         self.patch_embed = PatchEmbed(embed_dim=embed_dim)
         self.pos_embed = nn.Parameter(torch.zeros(1, embed_dim, *window_pos_embed_bkg_spatial_size))
         self.pos_embed_window = nn.Parameter(torch.zeros(1, embed_dim, window_spec[0], window_spec[0]))
+        # eval-time cache of the resized positional embedding (see _get_pos_embed); not saved
+        self._pos_embed_cache: Optional[Tuple[tuple, torch.Tensor]] = None
 
         specs = plan_hiera_blocks(
             embed_dim, num_heads, stages, q_pool, q_stride, dim_mul, head_mul,
@@ -287,7 +306,25 @@ class Hiera(nn.Module):
         )
 
     def _get_pos_embed(self, hw: Tuple[int, int]) -> torch.Tensor:
-        """Positional embedding for a ``hw`` token grid, ``[1, H, W, C]``."""
+        """Positional embedding for a ``hw`` token grid, ``[1, H, W, C]``.
+
+        In eval mode without autograd the result is kept and reused while the grid size and
+        the two embedding parameters (identity and in-place version) stay the same.
+        """
+        cacheable = not self.training and not torch.is_grad_enabled()
+        key = None
+        if cacheable:
+            key = (int(hw[0]), int(hw[1]),
+                   *((p.data_ptr(), p._version, p.dtype, p.device)
+                     for p in (self.pos_embed, self.pos_embed_window)))
+            if self._pos_embed_cache is not None and self._pos_embed_cache[0] == key:
+                return self._pos_embed_cache[1]
+        out = self._build_pos_embed(hw)
+        if cacheable:
+            self._pos_embed_cache = (key, out)
+        return out
+
+    def _build_pos_embed(self, hw: Tuple[int, int]) -> torch.Tensor:
         height, width = int(hw[0]), int(hw[1])
         background = F.interpolate(self.pos_embed, size=(height, width), mode="bicubic")
         win = self.pos_embed_window.shape[-1]

@@ -4,7 +4,7 @@ All tensors here are channels-last token grids ``[B, H, W, C]`` (any float dtype
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -16,12 +16,15 @@ def _padded_extent(size: int, window: int) -> int:
     return -(-size // window) * window
 
 
-def window_partition(x: torch.Tensor, window_size: int) -> Tuple[torch.Tensor, Tuple[int, int]]:
-    """Cut a token grid into non-overlapping square windows, zero-padding bottom/right.
+def window_partition(
+    x: torch.Tensor, window_size: int, fill: Optional[torch.Tensor] = None,
+) -> Tuple[torch.Tensor, Tuple[int, int]]:
+    """Cut a token grid into non-overlapping square windows, padding bottom/right.
 
     Args:
         x: ``[B, H, W, C]`` tokens.
         window_size: side length ``w`` of a window (> 0).
+        fill: ``[C]`` token written into the padding (zeros when ``None``).
 
     Returns:
         ``(windows, (Hp, Wp))``: windows ``[B * (Hp/w) * (Wp/w), w, w, C]`` in row-major
@@ -30,8 +33,13 @@ def window_partition(x: torch.Tensor, window_size: int) -> Tuple[torch.Tensor, T
     batch, height, width, chans = x.shape
     hp, wp = _padded_extent(height, window_size), _padded_extent(width, window_size)
     if (hp, wp) != (height, width):
-        # F.pad pads the last dims first: (C_lo, C_hi, W_lo, W_hi, H_lo, H_hi)
-        x = F.pad(x, (0, 0, 0, wp - width, 0, hp - height))
+        if fill is None:
+            # F.pad pads the last dims first: (C_lo, C_hi, W_lo, W_hi, H_lo, H_hi)
+            x = F.pad(x, (0, 0, 0, wp - width, 0, hp - height))
+        else:
+            padded = fill.to(x.dtype).expand(batch, hp, wp, chans).clone()
+            padded[:, :height, :width] = x
+            x = padded
     rows, cols = hp // window_size, wp // window_size
     grid = x.reshape(batch, rows, window_size, cols, window_size, chans)
     windows = grid.transpose(2, 3).reshape(batch * rows * cols, window_size, window_size, chans)

@@ -11,13 +11,13 @@ Tensors are batch-first: tokens ``[B, N, C]``.
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple, Type
+from typing import Dict, Optional, Tuple, Type
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sam2.modeling.position_encoding import axial_rope_angles, rotate_pairs
+from sam2.modeling.position_encoding import axial_rope_angles, rotate_complex
 from sam2.modeling.sam2_utils import MLP
 
 __all__ = ["Attention", "RoPEAttention", "TwoWayAttentionBlock", "TwoWayTransformer"]
@@ -82,11 +82,18 @@ class RoPEAttention(Attention):
     may hold several such maps one after the other (memories of several frames), each rotated
     like the queries. The last ``num_k_exclude_rope`` keys (object pointers) are not rotated.
 
+    Besides :meth:`forward`, the class exposes the pieces of the computation separately so an
+    inference cache can project (and rotate) each memory frame's keys and values once and reuse
+    them for later frames (:meth:`project_map_keys`, :meth:`project_values`,
+    :meth:`project_plain_keys`, :meth:`key_offsets`, :meth:`attend_projected`). Because the
+    projection is affine and the rotation linear, ``rotate(k_proj(x + t))`` equals
+    ``rotate(k_proj(x)) + rotate(W_k t)``; :meth:`key_offsets` gives the second term.
+
     Args:
         rope_theta: frequency base.
         rope_k_repeat: allow keys to be a whole multiple of the query map.
         feat_sizes: ``(W, H)`` of the query map the tables are built for; other square sizes
-            are handled by rebuilding the tables on the fly.
+            are handled by building tables on the fly.
         *args, **kwargs: forwarded to :class:`Attention`.
     """
 
@@ -98,27 +105,40 @@ class RoPEAttention(Attention):
         self.rope_theta = rope_theta
         self.rope_k_repeat = rope_k_repeat
         self.head_dim = self.internal_dim // self.num_heads
-        cos, sin = self._tables_for(int(feat_sizes[0]), int(feat_sizes[1]), torch.device("cpu"))
+        self.feat_sizes = (int(feat_sizes[0]), int(feat_sizes[1]))
+        cos, sin = self._tables_for(*self.feat_sizes, torch.device("cpu"))
         # derived constants: non-persistent, always float32 (rebuilt if cast)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
+        # (tokens, repeats, device) -> complex64 [tokens * repeats, head_dim / 2] rotations;
+        # constants of the geometry (no parameters involved), never saved
+        self._rotations: Dict[Tuple[int, int, torch.device], Tensor] = {}
 
     def _tables_for(self, width: int, height: int, device: torch.device) -> Tuple[Tensor, Tensor]:
         angles = axial_rope_angles(self.head_dim, width, height, self.rope_theta).to(device)
         return angles.cos(), angles.sin()
 
-    def _tables(self, num_tokens: int, device: torch.device) -> Tuple[Tensor, Tensor]:
-        cos, sin = self.rope_cos, self.rope_sin
-        if cos.shape[0] != num_tokens or cos.dtype != torch.float32 or cos.device != device:
-            side = math.isqrt(num_tokens)
-            if side * side != num_tokens:
-                raise ValueError(
-                    f"RoPEAttention: {num_tokens} query tokens do not form a square map and differ "
-                    f"from the configured feat_sizes table ({self.rope_cos.shape[0]} tokens)"
-                )
-            cos, sin = self._tables_for(side, side, device)
-            self.rope_cos, self.rope_sin = cos, sin
-        return cos, sin
+    def _rotation(self, num_tokens: int, device: torch.device, repeats: int = 1) -> Tensor:
+        """Complex rotations of a map of ``num_tokens`` tokens, tiled ``repeats`` times."""
+        key = (num_tokens, repeats, device)
+        table = self._rotations.get(key)
+        if table is None:
+            if repeats > 1:
+                table = self._rotation(num_tokens, device).repeat(repeats, 1)
+            else:
+                width, height = self.feat_sizes
+                if width * height != num_tokens:
+                    side = math.isqrt(num_tokens)
+                    if side * side != num_tokens:
+                        raise ValueError(
+                            f"RoPEAttention: {num_tokens} query tokens do not form a square map and "
+                            f"differ from the configured feat_sizes table ({width * height} tokens)"
+                        )
+                    width = height = side
+                angles = axial_rope_angles(self.head_dim, width, height, self.rope_theta)
+                table = torch.polar(torch.ones_like(angles), angles).to(device)
+            self._rotations[key] = table
+        return table
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor, num_k_exclude_rope: int = 0) -> Tensor:
         """Queries ``[B, Nq, C]``; keys/values ``[B, Nk, kv_in_dim]`` -> ``[B, Nq, C]``.
@@ -127,22 +147,59 @@ class RoPEAttention(Attention):
         """
         q, k, v = self._project(q, k, v)
         n_q = q.shape[-2]
-        cos, sin = self._tables(n_q, q.device)
-        q = rotate_pairs(q, cos, sin)
+        q = rotate_complex(q, self._rotation(n_q, q.device))
 
         n_rot = k.shape[-2] - num_k_exclude_rope
         if n_rot > 0:
-            if n_rot != n_q:
-                if not self.rope_k_repeat or n_rot % n_q != 0:
-                    raise ValueError(
-                        f"RoPEAttention: {n_rot} rotated keys for {n_q} queries "
-                        f"(rope_k_repeat={self.rope_k_repeat})"
-                    )
-                reps = n_rot // n_q
-                cos, sin = cos.repeat(reps, 1), sin.repeat(reps, 1)
-            rotated = rotate_pairs(k[:, :, :n_rot], cos, sin)
+            if n_rot != n_q and (not self.rope_k_repeat or n_rot % n_q != 0):
+                raise ValueError(
+                    f"RoPEAttention: {n_rot} rotated keys for {n_q} queries "
+                    f"(rope_k_repeat={self.rope_k_repeat})"
+                )
+            rotated = rotate_complex(k[:, :, :n_rot], self._rotation(n_q, k.device, n_rot // n_q))
             k = torch.cat((rotated, k[:, :, n_rot:]), dim=2) if num_k_exclude_rope > 0 else rotated
         return self._attend(q, k, v)
+
+    # -- pieces for cached inference (same math as forward) ----------------------------------
+    def project_map_keys(self, k: Tensor) -> Tensor:
+        """Keys of one memory map ``[B, N, kv_in_dim]`` (``N`` = query map size), projected
+        and rotated: ``[B, heads, N, head_dim]``."""
+        keys = self._split(self.k_proj(k))
+        return rotate_complex(keys, self._rotation(keys.shape[-2], keys.device))
+
+    def project_plain_keys(self, k: Tensor) -> Tensor:
+        """Keys excluded from the rotation (object pointers): ``[B, N, kv_in_dim] ->
+        [B, heads, N, head_dim]``."""
+        return self._split(self.k_proj(k))
+
+    def project_values(self, v: Tensor) -> Tensor:
+        """Values ``[B, N, kv_in_dim] -> [B, heads, N, head_dim]``."""
+        return self._split(self.v_proj(v))
+
+    def key_offsets(self, vectors: Tensor, num_tokens: int) -> Tensor:
+        """Rotated key contribution of encodings that are constant over a map.
+
+        Args:
+            vectors: ``[T, kv_in_dim]`` encodings added to every token of a memory map.
+            num_tokens: tokens of the map (the query map size).
+
+        Returns:
+            ``[T, heads, num_tokens, head_dim]``: ``rotate(W_k @ vectors)`` (no bias), to be
+            added to :meth:`project_map_keys` of the map without those encodings.
+        """
+        linear = F.linear(vectors, self.k_proj.weight)  # [T, internal_dim], no bias
+        per_head = linear.unflatten(-1, (self.num_heads, -1))[:, :, None, :]  # [T, H, 1, d]
+        tiled = per_head.expand(-1, -1, num_tokens, -1)
+        return rotate_complex(tiled, self._rotation(num_tokens, vectors.device))
+
+    def attend_projected(self, q: Tensor, keys: Tensor, values: Tensor) -> Tensor:
+        """Attend queries ``[Bq, Nq, C]`` to already projected ``keys`` / ``values``
+        ``[B, heads, Nk, head_dim]`` (``Bq`` is ``B`` or 1, shared by all) -> ``[B, Nq, C]``."""
+        queries = self._split(self.q_proj(q))
+        queries = rotate_complex(queries, self._rotation(queries.shape[-2], queries.device))
+        if queries.shape[0] != keys.shape[0]:
+            queries = queries.expand(keys.shape[0], -1, -1, -1)
+        return self._attend(queries, keys, values)
 
 
 class TwoWayAttentionBlock(nn.Module):
