@@ -31,18 +31,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from sam2.modeling.sam2_base import MemorySelection, SAM2Base, _seq_first_to_map
+from sam2.modeling.sam2_base import SAM2Base
 from sam2.modeling.track_types import FrameOutput, PointInputs, TrackMemory
 from sam2.utils.misc import fill_holes_in_mask_scores
 from sam2.video.frame_source import open_frame_source
 from sam2.video.memory_bank import MemoryBank, ReadWindow
 from sam2.video.policies import MemorySelectionPolicy, PlainSAM2Policy
-from sam2.video.projected_memory import (
-    ObjectBatchMemory,
-    attend_with_projected_memory,
-    readable_spatial,
-    supports_projected_memory,
-)
 from sam2.video.rcms import RCMSPolicy, mask_quality
 from sam2.video.state import FeatureCache, FrameFeatures, InferenceState, ObjectTrack
 
@@ -131,12 +125,6 @@ class SAM2VideoPredictor(SAM2Base):
         self.memory_dtype: torch.dtype = torch.bfloat16
         #: run objects whose memories have the same layout through the model together
         self.batch_objects: bool = True
-        #: opt-in: tracked frames project each stored memory once for memory attention and
-        #: reuse it on later frames (:mod:`sam2.video.projected_memory`; same results up to
-        #: float rounding). Off by default: on CPU it measured no faster than the plain path
-        #: (the recomputed 64->256 projections are cheap next to attention, and assembling
-        #: the cached keys costs as much) and it holds ~32x the memory of the stored features.
-        self.project_memory_once: bool = False
 
     @staticmethod
     def _policy_from_knobs(n: int, tau: float) -> MemorySelectionPolicy:
@@ -221,7 +209,6 @@ class SAM2VideoPredictor(SAM2Base):
     def reset_state(self, inference_state: InferenceState) -> None:
         """Forget every object, prompt, memory and policy state (RCMS latches included)."""
         inference_state.tracks.clear()
-        inference_state.temporal_key_offsets.clear()
 
     # ------------------------------------------------------------------------------------
     # features
@@ -347,12 +334,7 @@ class SAM2VideoPredictor(SAM2Base):
                     self._clear_around(track, frame_idx)
             else:
                 pending.append(i)
-        if self._projected_path_enabled():
-            # groups objects by memory layout itself
-            groups = [pending] if pending else []
-        else:
-            groups = self._memory_layout_groups(tracks, pending, frame_idx, reverse)
-        for group in groups:
+        for group in self._memory_layout_groups(tracks, pending, frame_idx, reverse):
             results = self._infer_objects(state, [tracks[i] for i in group], frame_idx, reverse)
             for i, (stored, masks) in zip(group, results):
                 bank = tracks[i].bank
@@ -386,8 +368,6 @@ class SAM2VideoPredictor(SAM2Base):
     def _infer_objects(self, state: InferenceState, tracks: List[ObjectTrack], frame_idx: int,
                        reverse: bool) -> List[Tuple[FrameOutput, torch.Tensor]]:
         """Track several objects with identical memory layouts on one frame in one batch."""
-        if self._projected_path_enabled():
-            return self._infer_objects_projected(state, tracks, frame_idx, reverse)
         if len(tracks) == 1:
             return [self._infer_object(state, tracks[0], frame_idx, is_init_cond_frame=False,
                                        point_inputs=None, mask_inputs=None, reverse=reverse,
@@ -410,159 +390,26 @@ class SAM2VideoPredictor(SAM2Base):
             run_mem_encoder=True,
             prev_sam_mask_logits=None,
         )
-        return self._split_batch(state, out.pred_masks, out.obj_ptr, out.object_score_logits,
-                                 out.ious, out.maskmem_features, out.maskmem_pos_enc)
-
-    def _split_batch(
-        self,
-        state: InferenceState,
-        masks: torch.Tensor,
-        obj_ptr: torch.Tensor,
-        object_score_logits: torch.Tensor,
-        ious: torch.Tensor,
-        maskmem_features: Optional[torch.Tensor],
-        maskmem_pos_enc: Optional[List[torch.Tensor]],
-    ) -> List[Tuple[FrameOutput, torch.Tensor]]:
-        """One stored :class:`FrameOutput` (and its ``[1, 1, h, w]`` logits) per object of a
-        batch: ``masks [B, 1, h, w]``, ``obj_ptr [B, C]``, ``object_score_logits [B, 1]``,
-        ``ious [B, M]``, ``maskmem_features [B, C_mem, h', w']``."""
+        masks = out.pred_masks
         if self.fill_hole_area > 0:
             masks = fill_holes_in_mask_scores(masks, self.fill_hole_area)
-        quality = mask_quality(masks, object_score_logits, ious)
-        pos_enc = self._shared_pos_enc(state, maskmem_pos_enc)
-        memory = None if maskmem_features is None else self._store_memory(state, maskmem_features)
-        single = masks.shape[0] == 1
-
-        def own(t: torch.Tensor, b: int) -> torch.Tensor:
-            # a batch row is copied so that dropping one object's memory frees it
-            return t if single else t[b:b + 1].clone()
-
+        quality = mask_quality(masks, out.object_score_logits, out.ious)
+        pos_enc = self._shared_pos_enc(state, out.maskmem_pos_enc)
         results = []
-        for b in range(masks.shape[0]):
+        for b in range(batch):
+            one = slice(b, b + 1)
+            mem = out.maskmem_features
             stored = FrameOutput(
-                pred_masks=own(masks, b).to(state.storage_device, non_blocking=True),
-                obj_ptr=own(obj_ptr, b),
-                object_score_logits=own(object_score_logits, b),
-                maskmem_features=None if memory is None else own(memory, b),
+                pred_masks=masks[one].clone().to(state.storage_device, non_blocking=True),
+                obj_ptr=out.obj_ptr[one].clone(),
+                object_score_logits=out.object_score_logits[one].clone(),
+                maskmem_features=None if mem is None else self._store_memory(state, mem[one].clone()),
                 maskmem_pos_enc=pos_enc,
-                ious=own(ious, b),
-                quality=own(quality, b),
+                ious=out.ious[one].clone(),
+                quality=quality[one].clone(),
             )
-            results.append((stored, masks[b:b + 1]))
+            results.append((stored, masks[one]))
         return results
-
-    # ------------------------------------------------------------------------------------
-    # tracked frames with memories projected once (sam2.video.projected_memory)
-    # ------------------------------------------------------------------------------------
-    def _projected_path_enabled(self) -> bool:
-        return (self.project_memory_once and not self.training and self.num_maskmem > 0
-                and supports_projected_memory(self.memory_attention))
-
-    @staticmethod
-    def _layout_signature(selection: MemorySelection) -> tuple:
-        """What must be equal for objects to share a batch: the temporal slots of the read
-        spatial memories and the pointer distances (not which frames they come from)."""
-        spatial = tuple(ref.t_pos for ref in readable_spatial(selection))
-        return spatial, tuple(p.distance for p in selection.pointers), selection.max_ptr_distance
-
-    def _infer_objects_projected(self, state: InferenceState, tracks: List[ObjectTrack],
-                                 frame_idx: int, reverse: bool
-                                 ) -> List[Tuple[FrameOutput, torch.Tensor]]:
-        """Track objects on a tracked (not prompted) frame with projected memories.
-
-        Objects whose memories have the same layout run as one batch (or one at a time when
-        :attr:`batch_objects` is off, or when the memory encoder's non-overlap step would
-        couple them).
-        """
-        selections = [self._select_memory(frame_idx, t.bank.memory, state.num_frames, reverse)
-                      for t in tracks]
-        together = self.batch_objects and not self.non_overlap_masks_for_mem_enc
-        groups: dict = {}
-        for i, selection in enumerate(selections):
-            key = self._layout_signature(selection) if together else i
-            groups.setdefault(key, []).append(i)
-        results: List[Optional[Tuple[FrameOutput, torch.Tensor]]] = [None] * len(tracks)
-        for members in groups.values():
-            outs = self._track_batch_projected(
-                state, [tracks[i] for i in members], [selections[i] for i in members], frame_idx,
-                reverse)
-            for i, out in zip(members, outs):
-                results[i] = out
-        return results  # type: ignore[return-value]
-
-    def _track_batch_projected(self, state: InferenceState, tracks: List[ObjectTrack],
-                               selections: List[MemorySelection], frame_idx: int, reverse: bool
-                               ) -> List[Tuple[FrameOutput, torch.Tensor]]:
-        """``track_step`` for ``B`` objects with the same memory layout, reading projected
-        memories (see :meth:`_prepare_memory_conditioned_features`). The frame's features
-        are expanded (not copied) to the ``B`` objects."""
-        feats = self._frame_features(state, frame_idx)
-        batch = len(tracks)
-        memory = ObjectBatchMemory(
-            objects=[t.bank.memory for t in tracks],
-            caches=[t.bank.projections for t in tracks],
-            selections=selections,
-            temporal_offsets=state.temporal_key_offsets,
-        )
-        out = self.track_step(
-            frame_idx=frame_idx,
-            is_init_cond_frame=False,
-            current_vision_feats=[x.expand(-1, batch, -1) for x in feats.vision_feats],
-            current_vision_pos_embeds=[x.expand(-1, batch, -1) for x in feats.vision_pos_embeds],
-            feat_sizes=feats.feat_sizes,
-            point_inputs=None,
-            mask_inputs=None,
-            memory=memory,
-            num_frames=state.num_frames,
-            track_in_reverse=reverse,
-            run_mem_encoder=True,
-            prev_sam_mask_logits=None,
-        )
-        return self._split_batch(state, out.pred_masks, out.obj_ptr, out.object_score_logits,
-                                 out.ious, out.maskmem_features, out.maskmem_pos_enc)
-
-    def _prepare_memory_conditioned_features(
-        self, frame_idx: int, is_init_cond_frame: bool, current_vision_feats: List[torch.Tensor],
-        current_vision_pos_embeds: List[torch.Tensor], feat_sizes: List[Tuple[int, int]],
-        memory: TrackMemory, num_frames: Optional[int], track_in_reverse: bool = False,
-    ) -> torch.Tensor:
-        """As :meth:`SAM2Base._prepare_memory_conditioned_features`; an
-        :class:`~sam2.video.projected_memory.ObjectBatchMemory` (tracked frames of
-        ``propagate_in_video``) is read through its projection caches and returns
-        ``[B, C, h, w]`` for its ``B`` objects. Its frame features are one frame for every
-        object (expanded), so the work on them alone (first self-attention) runs once."""
-        if not isinstance(memory, ObjectBatchMemory):
-            return super()._prepare_memory_conditioned_features(
-                frame_idx, is_init_cond_frame, current_vision_feats, current_vision_pos_embeds,
-                feat_sizes, memory, num_frames, track_in_reverse)
-        if is_init_cond_frame:
-            raise ValueError(f"frame {frame_idx}: projected memory is for tracked frames only")
-        selections = memory.selections
-        if current_vision_feats[-1].shape[1] not in (1, len(selections)):
-            raise ValueError(
-                f"frame {frame_idx}: features for {current_vision_feats[-1].shape[1]} objects, "
-                f"memories of {len(selections)}")
-        # one frame for all objects: keep a single column
-        curr, curr_pos = current_vision_feats[-1][:, :1], current_vision_pos_embeds[-1][:, :1]
-        device, dtype = curr.device, curr.dtype
-        frames = [
-            [memory.caches[b].get_or_project(ref, self.memory_attention, device)
-             for ref in readable_spatial(sel)]
-            for b, sel in enumerate(selections)
-        ]
-        for cache, sel in zip(memory.caches, selections):
-            cache.retain(ref.frame_idx for ref in readable_spatial(sel))
-        t_pos = [ref.t_pos for ref in readable_spatial(selections[0])]
-        ptrs, ptr_pos = None, None
-        parts = [self._pointer_tokens(sel, 1, device, dtype) for sel in selections]
-        if parts[0][0] is not None:
-            ptrs = torch.cat([p for p, _ in parts], dim=1)  # [P, B, C_mem]
-            ptr_pos = parts[0][1].expand(-1, len(selections), -1)  # same distances for all
-        offsets = memory.temporal_offsets.tables(
-            self.memory_attention, self.maskmem_tpos_enc, curr.shape[0], device)
-        fused = attend_with_projected_memory(
-            self.memory_attention, curr, curr_pos, frames, t_pos, offsets, ptrs, ptr_pos)
-        return _seq_first_to_map(fused, feat_sizes[-1])
 
     def _clear_around(self, track: ObjectTrack, frame_idx: int) -> None:
         radius = self.memory_temporal_stride_for_eval * self.num_maskmem

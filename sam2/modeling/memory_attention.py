@@ -8,7 +8,7 @@ applies a final layer norm. Public tensors are sequence-first (``[N, B, C]``), l
 """
 from __future__ import annotations
 
-from typing import List, Optional, Tuple, Union
+from typing import List, Optional, Union
 
 import torch
 from torch import Tensor, nn
@@ -103,61 +103,6 @@ class MemoryAttentionLayer(nn.Module):
         tgt = self._forward_ca(tgt, memory, query_pos, pos, num_k_exclude_rope)
         return self._forward_ff(tgt)
 
-    # -- cached inference: memory projected once per stored frame ------------------------------
-    def _rope_cross_attention(self) -> RoPEAttention:
-        if not isinstance(self.cross_attn_image, RoPEAttention):
-            raise TypeError("projected memory needs a RoPEAttention cross-attention")
-        return self.cross_attn_image
-
-    def project_memory_map(self, memory: Tensor, pos: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
-        """Cross-attention keys and values of one memory map (one frame of one object).
-
-        Args:
-            memory: ``[B, N, C_mem]`` memory tokens (``N`` = query map size).
-            pos: ``[B, N, C_mem]`` spatial encoding (without the temporal encoding, see
-                :meth:`temporal_key_offsets`).
-
-        Returns:
-            rotated keys and values, ``[B, heads, N, head_dim]`` each.
-        """
-        attn = self._rope_cross_attention()
-        keys_in = self._maybe_add(memory, pos, self.pos_enc_at_cross_attn_keys)
-        return attn.project_map_keys(keys_in), attn.project_values(memory)
-
-    def project_pointer_tokens(self, tokens: Tensor, pos: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
-        """Keys and values of object-pointer tokens ``[B, P, C_mem]`` (never rotated)."""
-        attn = self._rope_cross_attention()
-        keys_in = self._maybe_add(tokens, pos, self.pos_enc_at_cross_attn_keys)
-        return attn.project_plain_keys(keys_in), attn.project_values(tokens)
-
-    def temporal_key_offsets(self, encodings: Tensor, num_tokens: int) -> Optional[Tensor]:
-        """What adding each of ``encodings`` ``[T, C_mem]`` to every key token of a memory map
-        adds to :meth:`project_memory_map`'s keys: ``[T, heads, num_tokens, head_dim]``, or
-        ``None`` when keys carry no encoding."""
-        if not self.pos_enc_at_cross_attn_keys:
-            return None
-        return self._rope_cross_attention().key_offsets(encodings, num_tokens)
-
-    def forward_projected(self, tgt: Tensor, keys: Tensor, values: Tensor,
-                          query_pos: Optional[Tensor] = None) -> Tensor:
-        """:meth:`forward` with the cross-attention memory already projected.
-
-        Args:
-            tgt: ``[Bt, N, C]`` current tokens; ``Bt`` is ``B`` or 1 (then shared by the ``B``
-                memories: self-attention runs once).
-            keys, values: ``[B, heads, M, head_dim]`` (rotated map keys then pointer keys).
-            query_pos: ``[Bt or 1, N, C]``.
-
-        Returns:
-            ``[B, N, C]``.
-        """
-        tgt = self._forward_sa(tgt, query_pos)
-        normed = self.norm2(tgt)
-        queries = self._maybe_add(normed, query_pos, self.pos_enc_at_cross_attn_queries)
-        attended = self._rope_cross_attention().attend_projected(queries, keys, values)
-        tgt = tgt + self.dropout2(attended)
-        return self._forward_ff(tgt)
-
 
 class MemoryAttention(nn.Module):
     """A stack of ``num_layers`` copies of ``layer`` followed by a layer norm.
@@ -226,37 +171,3 @@ class MemoryAttention(nn.Module):
             x = layer(tgt=x, memory=memory, pos=memory_pos, query_pos=query_pos, **extra)
         out = self.norm(x)
         return out.transpose(0, 1) if self.batch_first else out
-
-    def forward_projected(
-        self,
-        curr: Tensor,
-        curr_pos: Optional[Tensor],
-        keys: List[Tensor],
-        values: List[Tensor],
-    ) -> Tensor:
-        """:meth:`forward` with each layer's cross-attention memory already projected (see
-        :meth:`MemoryAttentionLayer.project_memory_map`); inference only.
-
-        Args:
-            curr: ``[HW, Bc, C]`` current-frame tokens; with ``Bc == 1`` and ``B`` memories,
-                the work that depends on the current frame only (first self-attention) is
-                done once and shared.
-            curr_pos: ``[HW, Bc, C]`` their positional encoding.
-            keys, values: per layer ``[B, heads, M, head_dim]``.
-
-        Returns:
-            ``[HW, B, C]`` conditioned tokens.
-        """
-        if len(keys) != len(self.layers) or len(values) != len(self.layers):
-            raise ValueError(
-                f"MemoryAttention.forward_projected: {len(keys)} keys / {len(values)} values for "
-                f"{len(self.layers)} layers")
-        x = curr
-        if self.pos_enc_at_input and curr_pos is not None:
-            x = x + 0.1 * curr_pos
-        # the layers run batch-first here whatever ``batch_first`` says (their own layout)
-        x = x.transpose(0, 1)
-        query_pos = None if curr_pos is None else curr_pos.transpose(0, 1)
-        for layer, k, v in zip(self.layers, keys, values):
-            x = layer.forward_projected(x, k, v, query_pos=query_pos)
-        return self.norm(x).transpose(0, 1)

@@ -24,7 +24,6 @@ from typing import Dict, Iterable, List, Optional
 import torch
 
 from sam2.modeling.track_types import FrameOutput, TrackMemory
-from sam2.video.projected_memory import ProjectedMemoryCache
 
 
 @dataclass(frozen=True)
@@ -74,9 +73,6 @@ class MemoryBank:
         self.window = window
         self.evict_enabled = evict
         self.memory = TrackMemory()
-        #: memory-attention projections of stored memories (inference cache; entries leave
-        #: with their frame)
-        self.projections = ProjectedMemoryCache()
         #: frames dropped so far (for tests and diagnostics)
         self.num_evicted = 0
 
@@ -98,7 +94,6 @@ class MemoryBank:
     # -- updates --------------------------------------------------------------------
     def put(self, frame_idx: int, out: FrameOutput, is_cond: bool) -> None:
         """Store ``out`` as frame ``frame_idx``'s conditioning or tracked output."""
-        self.projections.discard(frame_idx)
         if is_cond:
             self.memory.cond[frame_idx] = out
             # a frame is either conditioning or not, never both
@@ -121,19 +116,16 @@ class MemoryBank:
 
     def drop_cond(self, frame_idx: int) -> Optional[FrameOutput]:
         """Forget a conditioning frame entirely."""
-        self.projections.discard(frame_idx)
         return self.memory.cond.pop(frame_idx, None)
 
     def clear(self) -> None:
         self.memory.cond.clear()
         self.memory.non_cond.clear()
-        self.projections.clear()
 
     def clear_non_cond_around(self, frame_idx: int, radius: int) -> None:
         """Drop tracked outputs within ``radius`` frames of ``frame_idx`` (both sides)."""
         for t in range(frame_idx - radius, frame_idx + radius + 1):
-            if self.memory.non_cond.pop(t, None) is not None:
-                self.projections.discard(t)
+            self.memory.non_cond.pop(t, None)
 
     def evict(self, frame_idx: int, reverse: bool, keep: Iterable[int] = ()) -> List[int]:
         """Drop tracked outputs that no later frame can read after tracking ``frame_idx``.
@@ -164,14 +156,12 @@ class MemoryBank:
             if any(abs(t - c) <= reach for c in cond_frames):
                 continue
             del self.memory.non_cond[t]
-            self.projections.discard(t)
             dropped.append(t)
         self.num_evicted += len(dropped)
         return dropped
 
     def storage_bytes(self) -> int:
-        """Bytes held by the stored tensors (shared positional encodings counted once; the
-        projection cache is counted by ``projections.nbytes()``)."""
+        """Bytes held by the stored tensors (shared positional encodings counted once)."""
         seen = set()
         total = 0
         for store in (self.memory.cond, self.memory.non_cond):

@@ -8,8 +8,7 @@ It holds:
   its pending (not yet encoded) prompt outputs, its :class:`~sam2.video.memory_bank.MemoryBank`,
   which frames were tracked in which direction, and its memory-selection policy state,
 * a bounded cache of image features (:class:`FeatureCache`),
-* values shared by all frames (the memory positional encoding, the temporal key offsets of
-  :mod:`sam2.video.projected_memory`).
+* values shared by all frames (the memory positional encoding).
 
 For scripts written against the official dict state, a few read-only keys are available
 with ``state["num_frames"]``, ``state["video_height"]``, ``state["video_width"]``,
@@ -26,7 +25,6 @@ import torch
 from sam2.modeling.track_types import FrameOutput, PointInputs
 from sam2.video.frame_source import FrameSource
 from sam2.video.memory_bank import MemoryBank
-from sam2.video.projected_memory import TemporalKeyOffsets
 
 
 @dataclass
@@ -136,8 +134,6 @@ class InferenceState:
     tracks: "OrderedDict[int, ObjectTrack]" = field(default_factory=OrderedDict)
     #: memory positional encoding ``[1, C_mem, h, w]`` (identical for every frame)
     maskmem_pos_enc: Optional[List[torch.Tensor]] = None
-    #: memory-attention key offsets of the temporal encodings (projected-memory path)
-    temporal_key_offsets: TemporalKeyOffsets = field(default_factory=TemporalKeyOffsets)
     #: set while a ``propagate_in_video`` generator is running
     propagating: bool = False
 

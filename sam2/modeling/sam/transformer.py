@@ -82,13 +82,6 @@ class RoPEAttention(Attention):
     may hold several such maps one after the other (memories of several frames), each rotated
     like the queries. The last ``num_k_exclude_rope`` keys (object pointers) are not rotated.
 
-    Besides :meth:`forward`, the class exposes the pieces of the computation separately so an
-    inference cache can project (and rotate) each memory frame's keys and values once and reuse
-    them for later frames (:meth:`project_map_keys`, :meth:`project_values`,
-    :meth:`project_plain_keys`, :meth:`key_offsets`, :meth:`attend_projected`). Because the
-    projection is affine and the rotation linear, ``rotate(k_proj(x + t))`` equals
-    ``rotate(k_proj(x)) + rotate(W_k t)``; :meth:`key_offsets` gives the second term.
-
     Args:
         rope_theta: frequency base.
         rope_k_repeat: allow keys to be a whole multiple of the query map.
@@ -159,47 +152,6 @@ class RoPEAttention(Attention):
             rotated = rotate_complex(k[:, :, :n_rot], self._rotation(n_q, k.device, n_rot // n_q))
             k = torch.cat((rotated, k[:, :, n_rot:]), dim=2) if num_k_exclude_rope > 0 else rotated
         return self._attend(q, k, v)
-
-    # -- pieces for cached inference (same math as forward) ----------------------------------
-    def project_map_keys(self, k: Tensor) -> Tensor:
-        """Keys of one memory map ``[B, N, kv_in_dim]`` (``N`` = query map size), projected
-        and rotated: ``[B, heads, N, head_dim]``."""
-        keys = self._split(self.k_proj(k))
-        return rotate_complex(keys, self._rotation(keys.shape[-2], keys.device))
-
-    def project_plain_keys(self, k: Tensor) -> Tensor:
-        """Keys excluded from the rotation (object pointers): ``[B, N, kv_in_dim] ->
-        [B, heads, N, head_dim]``."""
-        return self._split(self.k_proj(k))
-
-    def project_values(self, v: Tensor) -> Tensor:
-        """Values ``[B, N, kv_in_dim] -> [B, heads, N, head_dim]``."""
-        return self._split(self.v_proj(v))
-
-    def key_offsets(self, vectors: Tensor, num_tokens: int) -> Tensor:
-        """Rotated key contribution of encodings that are constant over a map.
-
-        Args:
-            vectors: ``[T, kv_in_dim]`` encodings added to every token of a memory map.
-            num_tokens: tokens of the map (the query map size).
-
-        Returns:
-            ``[T, heads, num_tokens, head_dim]``: ``rotate(W_k @ vectors)`` (no bias), to be
-            added to :meth:`project_map_keys` of the map without those encodings.
-        """
-        linear = F.linear(vectors, self.k_proj.weight)  # [T, internal_dim], no bias
-        per_head = linear.unflatten(-1, (self.num_heads, -1))[:, :, None, :]  # [T, H, 1, d]
-        tiled = per_head.expand(-1, -1, num_tokens, -1)
-        return rotate_complex(tiled, self._rotation(num_tokens, vectors.device))
-
-    def attend_projected(self, q: Tensor, keys: Tensor, values: Tensor) -> Tensor:
-        """Attend queries ``[Bq, Nq, C]`` to already projected ``keys`` / ``values``
-        ``[B, heads, Nk, head_dim]`` (``Bq`` is ``B`` or 1, shared by all) -> ``[B, Nq, C]``."""
-        queries = self._split(self.q_proj(q))
-        queries = rotate_complex(queries, self._rotation(queries.shape[-2], queries.device))
-        if queries.shape[0] != keys.shape[0]:
-            queries = queries.expand(keys.shape[0], -1, -1, -1)
-        return self._attend(queries, keys, values)
 
 
 class TwoWayAttentionBlock(nn.Module):
