@@ -32,7 +32,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -116,26 +115,7 @@ def child(args: argparse.Namespace) -> None:
         model = build_sam2(config, ckpt, device=device, mode="eval")
     image = amg_golden.synthetic_image(*args.image_hw)
     generator = SAM2AutomaticMaskGenerator(model, **json.loads(args.generator_kwargs))
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
-                else torch.autocast("cpu", enabled=False))
-    result: Dict[str, Any] = {"seconds": [], "cpu_seconds": [], "masks": None}
-    with autocast:
-        for run in range(args.warmup + args.repeat):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-                torch.cuda.reset_peak_memory_stats()
-            amg_golden._reset_peak_rss()
-            start, cpu_start = time.perf_counter(), time.process_time()
-            records = generator.generate(image)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            if run >= args.warmup:
-                result["seconds"].append(time.perf_counter() - start)
-                result["cpu_seconds"].append(time.process_time() - cpu_start)
-            result["masks"] = len(records)
-    result["peak_rss_mb"] = amg_golden._peak_rss_mb()
-    if device.type == "cuda":
-        result["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    result = amg_golden.time_generator(generator, image, device, args.warmup, args.repeat)
     sys.stdout.write("AMG_BENCH " + json.dumps(result) + "\n")
 
 

@@ -137,6 +137,35 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def time_generator(generator, image: np.ndarray, device, warmup: int, repeat: int) -> dict:
+    """Run ``generator.generate(image)`` ``warmup + repeat`` times (bf16 autocast on CUDA) and
+    return ``{"seconds": [...], "cpu_seconds": [...], "masks": n, "peak_rss_mb": x}`` (plus
+    ``peak_cuda_mb`` on CUDA) over the timed runs. Used for the official generator here and
+    for ours by benchmarks/amg.py, so both are timed the same way."""
+    on_cuda = device.type == "cuda"
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if on_cuda
+                else torch.autocast("cpu", enabled=False))
+    result = {"seconds": [], "cpu_seconds": [], "masks": None}
+    with autocast:
+        for run in range(warmup + repeat):
+            if on_cuda:
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+            _reset_peak_rss()
+            start, cpu_start = time.perf_counter(), time.process_time()
+            records = generator.generate(image)
+            if on_cuda:
+                torch.cuda.synchronize()
+            if run >= warmup:
+                result["seconds"].append(time.perf_counter() - start)
+                result["cpu_seconds"].append(time.process_time() - cpu_start)
+            result["masks"] = len(records)
+    result["peak_rss_mb"] = _peak_rss_mb()
+    if on_cuda:
+        result["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return result
+
+
 def bench(args) -> None:
     """Time the official generator (``--bench``); prints one JSON line."""
     from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
@@ -151,26 +180,7 @@ def bench(args) -> None:
     image = synthetic_image(*args.image_hw)
     kwargs = json.loads(args.generator_kwargs)
     generator = SAM2AutomaticMaskGenerator(model, **kwargs)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
-                else torch.autocast("cpu", enabled=False))
-    result = {"seconds": [], "cpu_seconds": [], "masks": None}
-    with autocast:
-        for run in range(args.warmup + args.repeat):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-                torch.cuda.reset_peak_memory_stats()
-            _reset_peak_rss()
-            start, cpu_start = time.perf_counter(), time.process_time()
-            records = generator.generate(image)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            if run >= args.warmup:
-                result["seconds"].append(time.perf_counter() - start)
-                result["cpu_seconds"].append(time.process_time() - cpu_start)
-            result["masks"] = len(records)
-    result["peak_rss_mb"] = _peak_rss_mb()
-    if device.type == "cuda":
-        result["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    result = time_generator(generator, image, device, args.warmup, args.repeat)
     sys.stdout.write("AMG_BENCH " + json.dumps(result) + "\n")
 
 
