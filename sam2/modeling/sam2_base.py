@@ -30,7 +30,7 @@ from torch.nn.init import trunc_normal_
 from sam2.modeling.sam.mask_decoder import MaskDecoder
 from sam2.modeling.sam.prompt_encoder import PromptEncoder
 from sam2.modeling.sam.transformer import TwoWayTransformer
-from sam2.modeling.sam2_utils import MLP, get_1d_sine_pe, select_closest_cond_frames
+from sam2.modeling.sam2_utils import MLP, DerivedTensorCache, get_1d_sine_pe, select_closest_cond_frames
 from sam2.modeling.track_types import FrameOutput, PointInputs, TrackMemory
 
 logger = logging.getLogger(__name__)
@@ -241,7 +241,7 @@ class SAM2Base(nn.Module):
 
         self._build_sam_heads()
         # inference cache of the prompt encoder's dense encoding (see _dense_prompt_pe)
-        self._dense_pe_cache: Optional[Tuple[tuple, torch.Tensor]] = None
+        self._dense_pe_cache = DerivedTensorCache()
 
         if compile_image_encoder:
             logger.info("compiling the image encoder's forward; the first call will be slow")
@@ -302,15 +302,8 @@ class SAM2Base(nn.Module):
         """``sam_prompt_encoder.get_dense_pe()`` ``[1, C, h, w]``; at inference (eval, no
         autograd) the result is kept and reused while the encoding's parameters are unchanged
         (identity, device and in-place version). Training always recomputes it."""
-        if self.training or torch.is_grad_enabled():
-            return self.sam_prompt_encoder.get_dense_pe()
-        state = tuple((t.data_ptr(), t._version, t.device)
-                      for t in self.sam_prompt_encoder.pe_layer.buffers())
-        cached = self._dense_pe_cache
-        if cached is None or cached[0] != state:
-            cached = (state, self.sam_prompt_encoder.get_dense_pe())
-            self._dense_pe_cache = cached
-        return cached[1]
+        encoder = self.sam_prompt_encoder
+        return self._dense_pe_cache.get(self, encoder.pe_layer.buffers(), encoder.get_dense_pe)
 
     def _forward_sam_heads(
         self, backbone_features: torch.Tensor, point_inputs: Optional[PointInputs] = None,

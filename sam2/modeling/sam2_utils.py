@@ -1,12 +1,37 @@
-"""Small building blocks shared by the SAM2 modules (MLP heads, 2-D layer norm, stochastic depth)."""
+"""Small building blocks shared by the SAM2 modules (MLP heads, 2-D layer norm, stochastic depth,
+an inference-time cache of derived tensors)."""
 from __future__ import annotations
 
 import copy
-from typing import Callable, Type
+from typing import Callable, Hashable, Iterable, Optional, Tuple, Type
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+class DerivedTensorCache:
+    """Keeps one tensor derived from parameters or buffers, for inference.
+
+    :meth:`get` returns ``build()`` unchanged while training or under autograd. In eval mode
+    without autograd it reuses the last result while ``extra`` and the source tensors (identity,
+    in-place version, dtype and device) are the same, so ``load_state_dict``, ``.to()`` and
+    in-place edits all invalidate it. Not a module attribute that is saved or moved.
+    """
+
+    def __init__(self) -> None:
+        self._entry: Optional[Tuple[tuple, torch.Tensor]] = None
+
+    def get(
+        self, owner: nn.Module, sources: Iterable[torch.Tensor], build: Callable[[], torch.Tensor],
+        extra: Hashable = None,
+    ) -> torch.Tensor:
+        if owner.training or torch.is_grad_enabled():
+            return build()
+        key = (extra, tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in sources))
+        if self._entry is None or self._entry[0] != key:
+            self._entry = (key, build())
+        return self._entry[1]
 
 
 def get_activation_fn(name: str) -> Callable[[torch.Tensor], torch.Tensor]:

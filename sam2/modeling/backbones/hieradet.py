@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sam2.modeling.backbones.utils import PatchEmbed, window_partition, window_unpartition
-from sam2.modeling.sam2_utils import MLP, DropPath
+from sam2.modeling.sam2_utils import MLP, DerivedTensorCache, DropPath
 
 logger = logging.getLogger(__name__)
 
@@ -270,7 +270,7 @@ class Hiera(nn.Module):
         self.pos_embed = nn.Parameter(torch.zeros(1, embed_dim, *window_pos_embed_bkg_spatial_size))
         self.pos_embed_window = nn.Parameter(torch.zeros(1, embed_dim, window_spec[0], window_spec[0]))
         # eval-time cache of the resized positional embedding (see _get_pos_embed); not saved
-        self._pos_embed_cache: Optional[Tuple[tuple, torch.Tensor]] = None
+        self._pos_embed_cache = DerivedTensorCache()
 
         specs = plan_hiera_blocks(
             embed_dim, num_heads, stages, q_pool, q_stride, dim_mul, head_mul,
@@ -311,18 +311,10 @@ class Hiera(nn.Module):
         In eval mode without autograd the result is kept and reused while the grid size and
         the two embedding parameters (identity and in-place version) stay the same.
         """
-        cacheable = not self.training and not torch.is_grad_enabled()
-        key = None
-        if cacheable:
-            key = (int(hw[0]), int(hw[1]),
-                   *((p.data_ptr(), p._version, p.dtype, p.device)
-                     for p in (self.pos_embed, self.pos_embed_window)))
-            if self._pos_embed_cache is not None and self._pos_embed_cache[0] == key:
-                return self._pos_embed_cache[1]
-        out = self._build_pos_embed(hw)
-        if cacheable:
-            self._pos_embed_cache = (key, out)
-        return out
+        return self._pos_embed_cache.get(
+            self, (self.pos_embed, self.pos_embed_window), lambda: self._build_pos_embed(hw),
+            extra=(int(hw[0]), int(hw[1])),
+        )
 
     def _build_pos_embed(self, hw: Tuple[int, int]) -> torch.Tensor:
         height, width = int(hw[0]), int(hw[1])

@@ -127,9 +127,12 @@ class RoPEAttention(Attention):
                             f"RoPEAttention: {num_tokens} query tokens do not form a square map and "
                             f"differ from the configured feat_sizes table ({width * height} tokens)"
                         )
-                    width = height = side
-                angles = axial_rope_angles(self.head_dim, width, height, self.rope_theta)
-                table = torch.polar(torch.ones_like(angles), angles).to(device)
+                    cos, sin = self._tables_for(side, side, device)
+                elif self.rope_cos.dtype == torch.float32:
+                    cos, sin = self.rope_cos, self.rope_sin  # the configured map's tables
+                else:  # the module was cast to a lower precision: rebuild in float32
+                    cos, sin = self._tables_for(width, height, device)
+                table = torch.complex(cos, sin).to(device)
             self._rotations[key] = table
         return table
 
