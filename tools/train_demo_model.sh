@@ -6,9 +6,11 @@
 # 2. stage 1: configs/sam2.1_training/sam2.1_hiera_demo_stage1.yaml (2-frame clips, from a
 #    seeded random initialisation);
 # 3. stage 2: configs/sam2.1_training/sam2.1_hiera_demo.yaml (8-frame clips, from stage 1);
-# 4. OUT_DIR/sam2.1_hiera_demo.pt = {"model": state_dict} of the stage-2 result.
+# 4. stage 3: configs/sam2.1_training/sam2.1_hiera_demo_stage3.yaml (more 8-frame clips at a
+#    lower learning rate, a fresh cosine cycle, from stage 2);
+# 5. OUT_DIR/sam2.1_hiera_demo.pt = {"model": state_dict} of the stage-3 result.
 # Each stage resumes where it stopped when the command is run again (training checkpoints are
-# written every 100 steps); a finished split is not rewritten. About an hour on 2 CPU cores;
+# written every 100 steps); a finished split is not rewritten. About 75-90 minutes on 2 CPU cores;
 # record: sam2/checkpoints/sam2.1_hiera_demo.md.
 set -euo pipefail
 OUT=${1:-demo_train}
@@ -28,7 +30,10 @@ python "$ROOT/training/train.py" -c configs/sam2.1_training/sam2.1_hiera_demo_st
 python "$ROOT/training/train.py" -c configs/sam2.1_training/sam2.1_hiera_demo.yaml \
   --use-cluster 0 --num-gpus "$NPROC" "${DATA[@]}" launcher.experiment_log_dir="$OUT/stage2" \
   trainer.checkpoint.model_weight_initializer.state_dict.checkpoint_path="$OUT/stage1/checkpoints/checkpoint.pt"
-python - "$OUT/stage2/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo.pt" <<'PY'
+python "$ROOT/training/train.py" -c configs/sam2.1_training/sam2.1_hiera_demo_stage3.yaml \
+  --use-cluster 0 --num-gpus "$NPROC" "${DATA[@]}" launcher.experiment_log_dir="$OUT/stage3" \
+  trainer.checkpoint.model_weight_initializer.state_dict.checkpoint_path="$OUT/stage2/checkpoints/checkpoint.pt"
+python - "$OUT/stage3/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo.pt" <<'PY'
 import sys
 import torch
 from training.utils.checkpoint_utils import atomic_torch_save
