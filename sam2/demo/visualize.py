@@ -212,9 +212,14 @@ def _rcms_caption(marks: RcmsMarks, frame_idx: int) -> str:
         entries = " ".join(f"obj{o} q={q:.2f}" for o, q in marks.promoted[frame_idx])
         return f"promoted: {entries}"
     kept = marks.kept_before(frame_idx)
-    if kept:
-        return "kept: " + " ".join(f"#{f}" for _o, f in kept[:6]) + (" ..." if len(kept) > 6 else "")
-    return ""
+    if not kept:
+        return ""
+    frames_of: dict[int, list[int]] = {}
+    for obj_id, frame in kept:  # sorted by object, then frame
+        frames_of.setdefault(obj_id, []).append(frame)
+    groups = [f"obj{o} " + " ".join(f"#{f}" for f in frames) for o, frames in frames_of.items()]
+    text = "kept: " + ", ".join(groups[:3])
+    return text + (" ..." if len(groups) > 3 else "")
 
 
 def strip_frame_indices(num_frames: int, marks: RcmsMarks, count: int = 8) -> list[int]:

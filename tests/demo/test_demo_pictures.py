@@ -100,3 +100,15 @@ def test_missing_prediction_frame_is_named(tmp_path):
     (sources.predictions["on"] / "00002.png").unlink()
     with pytest.raises(FileNotFoundError, match="00002.png"):
         render_frame(sources, 2, "00002", RcmsMarks())
+
+
+def test_caption_groups_kept_frames_by_object():
+    from sam2.demo.visualize import _rcms_caption
+
+    marks = RcmsMarks(triggers={6: [1], 9: [3]}, promoted={1: [(1, 0.6), (3, 0.8)], 2: [(1, 0.7)], 4: [(3, 0.9)]},
+                      trigger_of={1: 6, 3: 9})
+    assert _rcms_caption(marks, 6) == "obj 1 lost: RCMS fires"
+    assert _rcms_caption(marks, 2) == "promoted: obj1 q=0.70"
+    assert _rcms_caption(marks, 7) == "kept: obj1 #1 #2"  # object 3 has not fired yet
+    assert _rcms_caption(marks, 10) == "kept: obj1 #1 #2, obj3 #1 #4"
+    assert _rcms_caption(marks, 0) == ""
