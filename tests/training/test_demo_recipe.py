@@ -2,6 +2,8 @@
 config says, and that stages 2 and 3 really start from the previous stage's weights."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from hydra.utils import instantiate
@@ -64,8 +66,6 @@ def test_stage3_continues_stage2_at_a_lower_learning_rate():
 
 
 def test_recipe_script_chains_the_three_stages():
-    from pathlib import Path
-
     script = (Path(__file__).resolve().parents[2] / "tools" / "train_demo_model.sh").read_text()
     run = "training/train.py\" -c configs/sam2.1_training/"
     stage1 = script.index(run + "sam2.1_hiera_demo_stage1.yaml")
