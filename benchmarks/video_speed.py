@@ -69,7 +69,14 @@ class Worker:
         self.log = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.log, text=True, env=env, cwd=cwd, bufsize=1)
-        self.ready = self._expect("READY")
+        self.ready: Optional[dict] = None  # set by wait_ready()
+
+    def wait_ready(self) -> dict:
+        """Block until the worker has loaded (workers start concurrently, so one
+        compiling does not hold up the others' loading)."""
+        if self.ready is None:
+            self.ready = self._expect("READY")
+        return self.ready
 
     def _expect(self, tag: str):
         while True:
@@ -128,6 +135,8 @@ def start_workers(args, config: str, ckpt: str, video: str, objects: int,
     for variant in args.variants:
         workers[variant] = Worker(variant, sys.executable,
                                   ["--impl", "ours", *common, *VARIANTS[variant]], ours_env, cwd)
+    for worker in workers.values():
+        worker.wait_ready()
     return workers
 
 
@@ -236,6 +245,8 @@ def main() -> None:
                 started = time.time()
                 times = timed_runs(workers, args.warmup + args.repeat)
                 summary = summarise(times, args.warmup)
+                for name, w in workers.items():
+                    summary[name]["load_seconds"] = w.ready["load_seconds"]
                 report["results"][n] = {"summary": summary, "times": times,
                                         "wall_seconds": time.time() - started,
                                         "load_after": os.getloadavg()}

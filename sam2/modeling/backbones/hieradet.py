@@ -20,6 +20,7 @@ from torch import nn
 
 from sam2.modeling.backbones.utils import PatchEmbed, window_partition, window_unpartition
 from sam2.modeling.sam2_utils import MLP, DerivedTensorCache, DropPath
+from sam2.utils.inference_precision import linear_bias
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ class MultiScaleBlock(nn.Module):
                 # Padding tokens are zeros after norm1, so their qkv projection is just the
                 # bias: project the real tokens only and pad the projection with the bias.
                 qkv = self.attn.qkv(normed)
-                bias = self.attn.qkv.bias
+                bias = linear_bias(self.attn.qkv)
                 fill = bias if bias is not None else qkv.new_zeros(qkv.shape[-1])
                 windows, padded = window_partition(qkv, win, fill=fill)
                 attended = self.attn.attend(windows)

@@ -43,11 +43,14 @@ def build(args):
     from sam2.build_sam import build_sam2_video_predictor
 
     kwargs = {}
+    overrides = list(args.override)
     if args.impl == "ours" and args.vos:
         kwargs["vos_optimized"] = True
+        # the compiled predictor's own module (also what the builder picks for vos_optimized)
+        overrides.append("++model._target_=sam2.sam2_video_predictor_vos.SAM2VideoPredictorVOS")
     predictor = build_sam2_video_predictor(args.config, args.checkpoint, device=args.device,
                                            apply_postprocessing=False,
-                                           hydra_overrides_extra=args.override, **kwargs)
+                                           hydra_overrides_extra=overrides, **kwargs)
     if args.impl == "official":
         inner = predictor.memory_attention.forward
 
