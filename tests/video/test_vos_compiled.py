@@ -12,7 +12,6 @@ from sam2.build_sam import build_sam2_video_predictor
 from sam2.sam2_video_predictor_vos import COMPILABLE_PARTS, SAM2VideoPredictorVOS
 
 INSTANT = "configs/sam2.1/sam2.1_hiera_instant.yaml"
-VOS_TARGET = "++model._target_=sam2.sam2_video_predictor_vos.SAM2VideoPredictorVOS"
 
 
 def _make_present(model: nn.Module) -> None:
@@ -26,13 +25,13 @@ def _make_present(model: nn.Module) -> None:
 
 def _build(compile_parts=None, backend="inductor", image_encoder=False):
     torch.manual_seed(0)
-    overrides = [VOS_TARGET, f"++model.compile_backend={backend}"]
+    overrides = [f"++model.compile_backend={backend}"]
     if compile_parts is not None:
         overrides.append(f"++model.compile_parts=[{','.join(compile_parts)}]")
-    if image_encoder:
-        overrides.append("++model.compile_image_encoder=True")
+    if not image_encoder:
+        overrides.append("++model.compile_image_encoder=False")
     model = build_sam2_video_predictor(INSTANT, None, device="cpu", apply_postprocessing=False,
-                                       hydra_overrides_extra=overrides)
+                                       vos_optimized=True, hydra_overrides_extra=overrides)
     assert isinstance(model, SAM2VideoPredictorVOS)
     _make_present(model)
     return model

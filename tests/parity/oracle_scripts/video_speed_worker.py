@@ -46,8 +46,6 @@ def build(args):
     overrides = list(args.override)
     if args.impl == "ours" and args.vos:
         kwargs["vos_optimized"] = True
-        # the compiled predictor's own module (also what the builder picks for vos_optimized)
-        overrides.append("++model._target_=sam2.sam2_video_predictor_vos.SAM2VideoPredictorVOS")
     predictor = build_sam2_video_predictor(args.config, args.checkpoint, device=args.device,
                                            apply_postprocessing=False,
                                            hydra_overrides_extra=overrides, **kwargs)
