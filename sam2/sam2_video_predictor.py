@@ -735,6 +735,14 @@ class SAM2VideoPredictor(SAM2Base):
                 updated.append((frame_idx, self._frame_result(state, frame_idx, is_cond)))
         return state.obj_ids, updated
 
+    @classmethod
+    def from_pretrained(cls, model_id: str, **kwargs) -> "SAM2VideoPredictor":
+        """Load an official model by its Hugging Face id (e.g. ``"facebook/sam2.1-hiera-large"``);
+        needs the ``hub`` extra. ``**kwargs`` as in ``build_sam2_video_predictor``."""
+        from sam2.build_sam import build_sam2_video_predictor_hf
+
+        return build_sam2_video_predictor_hf(model_id, **kwargs)
+
 
 class SAM2VideoPredictorVOS(SAM2VideoPredictor):
     """The video predictor for VOS benchmarks: hot modules compiled with ``torch.compile``
