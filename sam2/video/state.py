@@ -187,3 +187,10 @@ class InferenceState:
             f"{key!r}: the inference state is a typed object (sam2.video.state.InferenceState); "
             f"dict-style access only supports {', '.join(self._DICT_KEYS)}"
         )
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._DICT_KEYS
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``state.get(key, default)`` for the official dict keys listed in ``_DICT_KEYS``."""
+        return getattr(self, key) if key in self._DICT_KEYS else default
