@@ -38,7 +38,7 @@ from sam2.video.frame_source import open_frame_source
 from sam2.video.memory_bank import MemoryBank, ReadWindow
 from sam2.video.policies import MemorySelectionPolicy, PlainSAM2Policy
 from sam2.video.rcms import RCMSPolicy, mask_quality
-from sam2.video.state import FeatureCache, FrameFeatures, InferenceState, ObjectTrack
+from sam2.video.state import FeatureCache, FrameFeatures, InferenceState, ObjectTrack, UnknownObjectError
 
 logger = logging.getLogger(__name__)
 
@@ -718,7 +718,7 @@ class SAM2VideoPredictor(SAM2Base):
         state = inference_state
         if obj_id not in state.tracks:
             if strict:
-                raise KeyError(f"cannot remove unknown object id {obj_id!r}; objects in this "
+                raise UnknownObjectError(f"cannot remove unknown object id {obj_id!r}; objects in this "
                                f"video: {state.obj_ids}")
             return state.obj_ids, []
         if len(state.tracks) == 1:
