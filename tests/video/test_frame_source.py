@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from sam2.video.frame_source import FrameReadError, JpegFolderSource, open_frame_source
+from sam2.video.frame_source import FrameReadError, ImageFolderSource, open_frame_source
 
 S = 32
 
@@ -42,7 +42,7 @@ def test_integer_sort_and_bounded_cache(tmp_path, tiny_clip):
     for i, name in enumerate(["0", "2", "10"]):
         shutil.copy(folder / f"{i:05d}.jpg", vid / f"{name}.jpg")
     (vid / "notes.txt").write_text("not a frame")
-    src = JpegFolderSource(vid, S, torch.device("cpu"), cache_size=2)
+    src = ImageFolderSource(vid, S, torch.device("cpu"), cache_size=2)
     assert [p.stem for p in src.paths] == ["0", "2", "10"]
     for i in range(3):
         src.get(i)
@@ -53,7 +53,7 @@ def test_integer_sort_and_bounded_cache(tmp_path, tiny_clip):
 
 def test_prefetch_thread_fills_cache(tiny_clip):
     folder, _ = tiny_clip
-    src = JpegFolderSource(folder, S, torch.device("cpu"), cache_size=4, prefetch=True)
+    src = ImageFolderSource(folder, S, torch.device("cpu"), cache_size=4, prefetch=True)
     try:
         src.prefetch([1, 2])
         for _ in range(200):
