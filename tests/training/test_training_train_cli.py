@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -124,14 +124,18 @@ def test_sigterm_then_restart_equals_uninterrupted_run(uninterrupted, synthetic_
     cmd = _cmd(synthetic_split, run_dir)
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=subprocess_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    metrics = run_dir / "logs" / "metrics.jsonl"
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        if metrics.exists() and len(metrics.read_text().splitlines()) >= 2:
+    # event-driven: read the log as it is written and stop the run when it reports step 2
+    # (the instant config logs every step, after the step's metrics are written)
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        step = re.search(r"\bstep (\d+)/8\b", line)
+        if step and int(step.group(1)) >= 2:
             break
-        time.sleep(0.02)
+    assert proc.poll() is None, "".join(seen)  # still running: the signal arrives mid-run
     proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=240)
+    rest, _ = proc.communicate(timeout=240)
+    out = "".join(seen) + rest
     assert proc.returncode == 143, out
     stopped = _final_model(run_dir)
     assert 2 <= stopped["step"] < 8, out  # stopped mid-run, after saving
