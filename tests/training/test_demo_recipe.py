@@ -122,6 +122,7 @@ def _overrides(call: list) -> dict:
     return dict(a.split("=", 1) for a in call if "=" in a and not a.startswith("-"))
 
 
+@pytest.mark.slow  # runs the recipe script (bash, recording python, export step)
 def test_recipe_script_chains_the_stages_and_exports_the_last(tmp_path):
     from training.train import parse_args
 

@@ -104,6 +104,7 @@ def uninterrupted(tmp_path_factory, synthetic_split):
     return run_dir, res
 
 
+@pytest.mark.slow  # training processes
 def test_two_gloo_processes_train_and_write_the_run_folder(uninterrupted):
     run_dir, res = uninterrupted
     assert "gloo" in res.stderr and "2 processes" in res.stderr
@@ -118,6 +119,7 @@ def test_two_gloo_processes_train_and_write_the_run_folder(uninterrupted):
     assert records[0]["lr"] > records[-1]["lr"]  # cosine decay
 
 
+@pytest.mark.slow  # training processes
 def test_sigterm_then_restart_equals_uninterrupted_run(uninterrupted, synthetic_split, tmp_path):
     plain_dir, _ = uninterrupted
     run_dir = tmp_path / "interrupted"
@@ -151,6 +153,7 @@ def test_sigterm_then_restart_equals_uninterrupted_run(uninterrupted, synthetic_
     assert not different, f"parameters differ after resume: {different[:5]}"
 
 
+@pytest.mark.slow  # training processes
 def test_checkpoint_loads_strictly_in_the_video_predictor_and_tracks(uninterrupted, synthetic_split):
     from sam2.build_sam import build_sam2_video_predictor
     from sam2.data.mose_layout import MoseSplit
@@ -176,6 +179,7 @@ def test_checkpoint_loads_strictly_in_the_video_predictor_and_tracks(uninterrupt
     assert iou0 > 0.5  # the prompted frame reproduces its mask
 
 
+@pytest.mark.slow  # training processes
 def test_too_many_unreadable_samples_stop_the_run_with_the_list(synthetic_split, tmp_path):
     split = tmp_path / "split"
     shutil.copytree(synthetic_split, split)
