@@ -313,8 +313,11 @@ def test_correction_after_eviction_by_default_equals_keeping_everything(long_cli
     runs = {}
     for mode in ("off", "offload"):
         state, first = _run(pred, video_dir, masks, memory_eviction=mode)
-        if mode == "offload":
-            assert len(state.tracks[1].bank.offloaded) > 0
+        if mode == "offload":  # everything kept, but only the window stays on the device
+            bank = state.tracks[1].bank
+            assert len(bank.non_cond) == 11 and len(bank.offloaded) > 0
+            assert len(bank.non_cond) - len(bank.offloaded) <= 2 * bank.window.reach + 1
+            assert all(bank.get(t).maskmem_features.device.type == "cpu" for t in bank.offloaded)
         f, _, m = pred.add_new_points_or_box(state, 10, 1, points=[[30, 20]], labels=[1])
         f2, _, m2 = pred.add_new_points_or_box(state, 10, 1, points=[[3, 3]], labels=[0],
                                               clear_old_points=False)
