@@ -301,7 +301,7 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
         coords = (coords * self.image_size).to(state.device)
         lab = lab.to(state.device)
         if not clear_old_points and obj_id not in state.tracks:
-            raise KeyError(
+            raise UnknownObjectError(
                 f"{where}: clear_old_points=False refines an existing object, but object "
                 f"{obj_id!r} was never added; objects in this video: {state.obj_ids} (use "
                 "clear_old_points=True to add a new object)")

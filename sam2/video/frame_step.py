@@ -28,6 +28,7 @@ from sam2.video.policies import FrameDecision
 from sam2.video.rcms import mask_quality
 from sam2.video.state import FrameFeatures, InferenceState, ObjectTrack
 
+__all__ = ["FrameStepMixin", "Inferred", "MISSING_OBJECT_LOGIT"]
 
 
 class Inferred(NamedTuple):
