@@ -162,6 +162,9 @@ class VideoStream:
     def __init__(self, predictor, first_frame: Any, *, offload_state_to_cpu: bool = False,
                  memory_dtype: Optional[torch.dtype] = None) -> None:
         self.predictor = predictor
+        compile_hot_modules = getattr(predictor, "_compile_hot_modules", None)
+        if callable(compile_hot_modules):  # SAM2VideoPredictorVOS compiles on first use
+            compile_hot_modules()
         device = predictor._compute_device
         rgb = self._as_rgb(first_frame, "the first frame (frame 0) of the stream")
         height, width = rgb.shape[:2]
