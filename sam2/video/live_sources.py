@@ -136,7 +136,7 @@ def as_rgb_uint8(image: Any, where: str) -> np.ndarray:
             tensor = tensor.permute(1, 2, 0)
         try:
             image = tensor.numpy()
-        except TypeError as err:  # e.g. bfloat16
+        except TypeError:  # e.g. bfloat16
             image = tensor.float().numpy()
     if not isinstance(image, np.ndarray):
         raise CorruptFrameError(
@@ -454,11 +454,15 @@ class AVSource(LiveSource):
     Args:
         target: an :class:`AVTarget` (see :func:`parse_source_spec`) or a file path.
         options: extra FFmpeg options merged over the target's.
+        timeout: seconds to wait when opening, and for each read, of a live target (network,
+            camera) before giving up with an error naming it; ``None``: wait forever.
     """
 
     def __init__(self, target: Union[AVTarget, str, os.PathLike], *,
-                 options: Optional[Dict[str, str]] = None, on_corrupt: str = "skip") -> None:
+                 options: Optional[Dict[str, str]] = None, on_corrupt: str = "skip",
+                 timeout: Optional[float] = 10.0) -> None:
         super().__init__(on_corrupt)
+        self.timeout = timeout
         if not isinstance(target, AVTarget):
             target = AVTarget("file", str(target))
         self.target = AVTarget(target.kind, target.target, target.av_format,
@@ -470,9 +474,10 @@ class AVSource(LiveSource):
         self._container = None
 
     def _open(self):
+        timeout = self.timeout if self.target.live else None
         try:
             return self._av.open(self.target.target, format=self.target.av_format,
-                                 options=dict(self.target.options))
+                                 options=dict(self.target.options), timeout=timeout)
         except (self._av.error.FFmpegError, OSError) as err:
             raise LiveSourceError(f"cannot open {self.description}: {err}") from err
 
@@ -484,9 +489,15 @@ class AVSource(LiveSource):
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             index = 0
-            for packet in container.demux(stream):
-                if self._closed:
+            packets = container.demux(stream)
+            while not self._closed:
+                try:
+                    packet = next(packets)
+                except StopIteration:
                     return
+                except self._av.error.FFmpegError as err:
+                    raise LiveSourceError(
+                        f"reading {self.description} failed after {index} frames: {err}") from err
                 try:
                     decoded = packet.decode()
                 except self._av.error.FFmpegError as err:

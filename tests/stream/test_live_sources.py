@@ -67,7 +67,8 @@ def test_folder_size_change_names_both_frames(tmp_path):
     _save(tmp_path, "2.png", 2, size=(10, 6))
     it = iter(ImageFolderSource(tmp_path))
     next(it), next(it)
-    with pytest.raises(FrameSizeError, match=r"frame 2 \(.*2\.png\) is 10x6 .*first frame, frame 0 \(.*0\.png\), is 8x6"):
+    expected = r"frame 2 \(.*2\.png\) is 10x6 .*first frame, frame 0 \(.*0\.png\), is 8x6"
+    with pytest.raises(FrameSizeError, match=expected):
         next(it)
 
 
@@ -209,3 +210,15 @@ def test_corrupt_packet_skipped_or_error(tmp_path):
     assert [s.index for s in source.skipped] == [2]
     with pytest.raises(CorruptFrameError, match=r"frame 2 of .*clip\.mkv"):
         list(AVSource(video, on_corrupt="error"))
+
+
+def test_unreachable_stream_and_missing_camera_are_named():
+    """A refused local RTSP connection and an absent camera device fail at once, naming the
+    source (nothing listens on port 9 of the loopback; /dev/video99 does not exist)."""
+    source = open_live_source("rtsp://127.0.0.1:9/live")
+    assert isinstance(source, AVSource) and source.target.live
+    with pytest.raises(LiveSourceError, match=r"cannot open network rtsp://127\.0\.0\.1:9/live"):
+        next(iter(source))
+    camera = open_live_source("camera:/dev/video99")
+    with pytest.raises(LiveSourceError, match="cannot open camera /dev/video99"):
+        next(iter(camera))

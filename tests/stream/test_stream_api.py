@@ -84,7 +84,8 @@ def test_bad_frames_name_the_frame_and_leave_the_stream_usable(predictor, clip12
     stream = open_stream(predictor, frames[0])
     stream.add_mask(1, masks["obj1"][0])
     stream.push(frames[1])
-    with pytest.raises(StreamFrameError, match=r"frame 2 of the stream is 32x48 but the stream's first frame is 64x48"):
+    expected = r"frame 2 of the stream is 32x48 but the stream's first frame is 64x48"
+    with pytest.raises(StreamFrameError, match=expected):
         stream.push(frames[2][:, :32])
     live = LiveFrame(9, frames[2][:40], "00009", "frame 9 (cam/00009.png)")
     with pytest.raises(StreamFrameError, match=r"frame 2 of the stream \(frame 9 \(cam/00009.png\)\)"):
