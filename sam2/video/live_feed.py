@@ -11,7 +11,8 @@ when the tracker is behind:
 * ``"latest"`` - **keep only the newest**: the buffer holds one frame; a frame that arrives
   while the previous one is still waiting replaces it (the replaced frame is *dropped*,
   counted in :attr:`FrameFeed.dropped`), so the tracker always gets the most recent frame
-  and latency stays at one frame. For cameras and live streams.
+  and latency stays at one frame. For cameras and live streams. The first frame is never
+  dropped (it is the frame the first prompts are drawn on).
 
 The frame being tracked is never interrupted: a frame is only ever dropped from the buffer,
 before the tracker took it. Errors of the reader (a corrupt frame with
@@ -86,7 +87,9 @@ class FrameFeed:
     def _put(self, frame: LiveFrame) -> bool:
         """Offer one frame to the buffer; ``False`` once the feed is closed."""
         with self._cond:
-            if self.policy == "all":
+            if self.policy == "all" or self.delivered == 0:
+                # "latest" too waits until the tracker took the first frame: the first frame
+                # (the one prompts are drawn on) is never dropped
                 while len(self._buffer) >= self.capacity and not self._closed:
                     self._cond.wait()
             elif self._buffer:  # "latest": replace the frame the tracker did not take yet

@@ -64,6 +64,18 @@ def test_latest_keeps_only_the_newest_frame():
     assert feed.dropped == [1, 2] and feed.delivered == 4 and feed.high_water == 1
 
 
+def test_latest_never_drops_the_first_frame():
+    gate = Gate(4)
+    gate.release(0, 1, 2)
+    feed = FrameFeed(gate, policy="latest")
+    gate.wait_requested(1)  # frame 0 is buffered and the reader holds frame 1
+    assert next(feed).index == 0  # the prompt frame, although newer frames arrived
+    gate.wait_requested(3)
+    assert next(feed).index == 2 and feed.dropped == [1]
+    gate.release(3)
+    assert [f.index for f in feed] == [3]
+
+
 def test_all_processes_every_frame_with_back_pressure():
     gate = Gate(6)
     feed = FrameFeed(gate, policy="all", capacity=2)

@@ -146,3 +146,19 @@ def test_missing_source_is_named(tmp_path, capsys):
                             "--out", str(tmp_path / "o")])
     assert tool.run(args) == 1
     assert "nope.mp4 does not exist" in capsys.readouterr().err
+
+
+def test_drop_late_tracks_the_first_frame_and_accounts_for_every_frame(tmp_path):
+    tool = _tool()
+    video = write_video(tmp_path / "clip.mp4", moving_square_frames(10))
+    out = tmp_path / "out"
+    args = tool.parse_args(["--source", str(video), "--mask", str(_mask_png(tmp_path / "m.png")),
+                            "--out", str(out), "--drop-late", "--no-progress"])
+    assert tool.run(args) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    names = sorted(int(p.stem) for p in (out / "masks").glob("*.png"))
+    # every frame was either tracked or dropped; the prompt frame and the last one are tracked
+    assert summary["policy"] == "latest"
+    assert summary["frames_tracked"] + len(summary["dropped_frames"]) == 10
+    assert sorted(set(names) | set(summary["dropped_frames"])) == list(range(10))
+    assert names[0] == 0 and names[-1] == 9
