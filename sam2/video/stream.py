@@ -255,10 +255,13 @@ class VideoStream:
         """Stop tracking ``obj_id`` (its memory is freed). Returns the remaining ids."""
         state = self._open_state()
         state.track(obj_id)  # clear error for an unknown id
-        ids, _ = self.predictor.remove_object(state, obj_id, strict=True, need_output=False)
+        # the object's prompts, pending outputs, memory and policy state all live in its
+        # track (the predictor's remove_object also revisits its past prompted frames,
+        # which a stream no longer holds)
+        del state.tracks[obj_id]
         self._uncommitted = any(t.pending.cond or t.pending.non_cond
                                 for t in state.tracks.values())
-        return ids
+        return state.obj_ids
 
     def _prompt(self, frame_idx: Optional[int], run) -> StreamMasks:
         state = self._open_state()

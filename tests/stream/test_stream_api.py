@@ -75,8 +75,15 @@ def test_push_without_objects_and_unpacking(predictor, clip12):
     assert isinstance(out, StreamMasks) and out.obj_ids == [7] and out.masks.shape == (1, 48, 64)
     with pytest.raises(KeyError, match="unknown object id 3"):
         out.mask_of(3)
-    assert stream.remove_object(7) == []
-    assert stream.push(frames[3]).obj_ids == []
+    stream.add_mask(8, masks["obj2"][2])
+    out = stream.push(frames[3])
+    assert out.obj_ids == [7, 8]
+    assert stream.remove_object(7) == [8]  # object 7 was prompted on frame 1, now past
+    assert stream.push(frames[4]).obj_ids == [8]
+    with pytest.raises(KeyError, match="unknown object id 7"):
+        stream.remove_object(7)
+    assert stream.remove_object(8) == []
+    assert stream.push(frames[5]).obj_ids == []
 
 
 def test_bad_frames_name_the_frame_and_leave_the_stream_usable(predictor, clip12):
