@@ -65,16 +65,28 @@ class PartTimer:
             module = getattr(predictor, name)
             self.handles.append(module.register_forward_pre_hook(self._enter(name)))
             self.handles.append(module.register_forward_hook(self._leave(name)))
+        # plain functions / methods: the frame's pre-processing, the upsampling of the masks
+        # to the frame size, the hole filling of the low-res masks
         slot = stream.state.frames
-        inner = slot.set
+        slot.set = self._timed("preprocess", slot.set)
+        predictor._to_video_res = self._timed("upsample", predictor._to_video_res)
+        self._patched = []
+        for module_name in ("sam2.sam2_video_predictor", "sam2.video.frame_step"):
+            module = sys.modules.get(module_name)
+            fill = getattr(module, "fill_holes_in_mask_scores", None)
+            if fill is not None:
+                self._patched.append((module, fill))
+                module.fill_holes_in_mask_scores = self._timed("fill_holes", fill)
+        self._predictor = predictor
 
-        def timed_set(*a, **k):
+    def _timed(self, name, fn):
+        def wrapper(*a, **k):
             start = time.perf_counter()
-            inner(*a, **k)
+            result = fn(*a, **k)
             self._sync()
-            self.totals["preprocess"] += time.perf_counter() - start
-
-        slot.set = timed_set
+            self.totals[name] += time.perf_counter() - start
+            return result
+        return wrapper
 
     def _enter(self, name):
         def hook(module, inputs):
@@ -94,6 +106,9 @@ class PartTimer:
     def remove(self) -> None:
         for h in self.handles:
             h.remove()
+        for module, fill in self._patched:
+            module.fill_holes_in_mask_scores = fill
+        del self._predictor._to_video_res
 
 
 def run_setting(setting: str, objects: int, args) -> dict:
@@ -131,7 +146,8 @@ def run_setting(setting: str, objects: int, args) -> dict:
     stream.close()
     total = sum(latencies)
     ms = np.array(latencies) * 1000.0
-    shares = {name: timer.totals.get(name, 0.0) / total for name in ("preprocess", *PARTS)}
+    shares = {name: timer.totals.get(name, 0.0) / total
+              for name in ("preprocess", *PARTS, "fill_holes", "upsample")}
     shares["other"] = max(0.0, 1.0 - sum(shares.values()))
     return {
         "setting": setting, "image_size": predictor.image_size, "objects": objects,
