@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image as PILImage
 
+from sam2.utils.image_checks import check_rgb_image
 from sam2.utils.transforms import SAM2Transforms
 
 logger = logging.getLogger(__name__)
@@ -39,24 +40,6 @@ class _Prompts:
     labels: Optional[torch.Tensor] = None
     box_corners: Optional[torch.Tensor] = None
     mask_input: Optional[torch.Tensor] = None
-
-
-def _check_image(image: Any, where: str) -> Tuple[int, int]:
-    """Validate an RGB image and return its (H, W)."""
-    if isinstance(image, PILImage.Image):
-        if image.mode != "RGB":
-            raise ValueError(f"{where}: PIL image must be in mode 'RGB', got {image.mode!r}; use image.convert('RGB')")
-        width, height = image.size
-        return int(height), int(width)
-    if isinstance(image, np.ndarray):
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"{where}: numpy image must be HxWx3 (RGB), got shape {image.shape}")
-        if image.dtype != np.uint8:
-            raise ValueError(f"{where}: numpy image must be uint8 with values in [0, 255], got dtype {image.dtype}")
-        if image.shape[0] == 0 or image.shape[1] == 0:
-            raise ValueError(f"{where}: image is empty, shape {image.shape}")
-        return int(image.shape[0]), int(image.shape[1])
-    raise TypeError(f"{where}: expected an HxWx3 uint8 numpy array or a PIL image, got {type(image).__name__}")
 
 
 class SAM2ImagePredictor:
@@ -129,7 +112,7 @@ class SAM2ImagePredictor:
         [B, C1, S/8, S/8]]}`` (float32).
         """
         backbone_out = self.model.forward_image(batch)
-        _, vision_feats, _, feat_sizes = self.model._prepare_backbone_features(backbone_out)
+        vision_feats, _, feat_sizes = self.model._prepare_backbone_features(backbone_out)
         vision_feats = list(vision_feats)
         if self.model.directly_add_no_mem_embed:
             # The lowest-resolution level carries the "no memory" embedding, as on a video's
@@ -146,7 +129,7 @@ class SAM2ImagePredictor:
     def set_image(self, image: Union[np.ndarray, PILImage.Image]) -> None:
         """Encode one RGB image (``HxWx3`` uint8 numpy array or PIL image in mode RGB)."""
         self.reset_predictor()
-        orig_hw = _check_image(image, "set_image")
+        orig_hw = check_rgb_image(image, "set_image")
         batch = self._transforms(image)[None].to(self.device)
         logger.debug("encoding image of size %s", orig_hw)
         self._features = self._encode(batch)
@@ -163,7 +146,7 @@ class SAM2ImagePredictor:
         for i, image in enumerate(image_list):
             if not isinstance(image, np.ndarray):
                 raise TypeError(f"set_image_batch: image_list[{i}] must be a numpy array, got {type(image).__name__}")
-            sizes.append(_check_image(image, f"set_image_batch: image_list[{i}]"))
+            sizes.append(check_rgb_image(image, f"set_image_batch: image_list[{i}]"))
         batch = self._transforms.forward_batch(list(image_list)).to(self.device)
         self._features = self._encode(batch)
         self._orig_hw = sizes
