@@ -156,16 +156,19 @@ class VideoStream:
         first_frame: ``[H, W, 3]`` uint8 array, PIL image, or tensor (``[3, H, W]`` or
             ``[H, W, 3]``; float in ``[0, 1]`` or uint8) - frame 0; it fixes the size.
         offload_state_to_cpu: keep the memory banks on the CPU.
-        memory_dtype: dtype of stored memory features (default: the predictor's).
+        memory_dtype: dtype of stored memory features (``"bfloat16"``, ``"float32"`` or a
+            torch dtype; default: the predictor's).
     """
 
     def __init__(self, predictor, first_frame: Any, *, offload_state_to_cpu: bool = False,
-                 memory_dtype: Optional[torch.dtype] = None) -> None:
+                 memory_dtype: Optional[Union[str, torch.dtype]] = None) -> None:
+        from sam2.sam2_video_predictor import _as_dtype
+
         self.predictor = predictor
         compile_hot_modules = getattr(predictor, "_compile_hot_modules", None)
         if callable(compile_hot_modules):  # SAM2VideoPredictorVOS compiles on first use
             compile_hot_modules()
-        device = predictor._compute_device
+        device = predictor.device
         rgb = self._as_rgb(first_frame, "the first frame (frame 0) of the stream")
         height, width = rgb.shape[:2]
         slot = LiveFrameSlot(predictor.image_size, device)
@@ -180,8 +183,9 @@ class VideoStream:
             offload_video_to_cpu=False,
             offload_state_to_cpu=offload_state_to_cpu,
             evict_memory=True,
-            memory_dtype=memory_dtype or predictor.memory_dtype,
+            memory_dtype=predictor.memory_dtype if memory_dtype is None else _as_dtype(memory_dtype),
             features=FeatureCache(capacity=1),
+            policy=predictor.memory_policy,
         )
         self._closed_after: Optional[int] = None
         #: prompts were added on the current frame and are not in memory yet
@@ -316,7 +320,7 @@ class VideoStream:
                                 dtype=torch.float32, device=state.device)
             return StreamMasks(t, [], empty)
         low_res = self.predictor.track_frame(state, t, reverse=False)
-        logits = self.predictor._to_video_res(state, low_res)
+        logits = self.predictor._to_video_res(state, list(low_res.split(1)))
         self._forget_unreadable(t)
         return StreamMasks(t, state.obj_ids, logits)
 
@@ -332,7 +336,7 @@ class VideoStream:
                 # as propagate_in_video does when it passes a prompted frame
                 track.tracked[current] = False
                 if self.predictor.clear_non_cond_mem_around_input:
-                    self.predictor._clear_around(track, current)
+                    track.bank.clear_non_cond_around(current)
         self._uncommitted = False
 
     def _forget_unreadable(self, current: int) -> None:

@@ -105,6 +105,22 @@ def test_bad_frames_name_the_frame_and_leave_the_stream_usable(predictor, clip12
         open_stream(predictor, np.zeros((4, 4), np.int64))
 
 
+def test_memory_dtype_and_offload(predictor, clip12):
+    _, frames, masks = clip12
+    stream = predictor.open_stream(frames[0], memory_dtype="float32", offload_state_to_cpu=True)
+    stream.add_mask(1, masks["obj1"][0])
+    stream.push(frames[1])
+    bank = stream.state.tracks[1].bank
+    assert bank.cond[0].maskmem_features.dtype == torch.float32
+    assert bank.non_cond[1].maskmem_features.dtype == torch.float32
+    default = predictor.open_stream(frames[0])
+    default.add_mask(1, masks["obj1"][0])
+    default.push(frames[1])
+    assert default.state.tracks[1].bank.non_cond[1].maskmem_features.dtype == predictor.memory_dtype
+    with pytest.raises(ValueError, match="memory_dtype 'int8'"):
+        predictor.open_stream(frames[0], memory_dtype="int8")
+
+
 def test_closed_stream_refuses_everything(predictor, clip12):
     _, frames, masks = clip12
     with open_stream(predictor, frames[0]) as stream:
