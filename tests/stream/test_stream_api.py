@@ -168,3 +168,25 @@ def test_frames_are_not_kept_and_memory_is_bounded(predictor):
             assert non_cond <= 2 * reach + 1 and cond == 1
             assert tracked <= reach + 2 + non_cond + cond and prompts <= 1
     assert sizes[-1] == sizes[20]  # steady state: nothing grows with the frame count
+
+
+def test_armed_rcms_bookkeeping_stays_bounded():
+    """RCMS keeps a host copy of each tracked frame's quality while armed; the stream drops
+    the copies of frames that left the object's memory, so they do not pile up."""
+    from conftest import script_outputs
+
+    pred = script_outputs(build_instant(num_prev_frames_to_promote=2, low_quality_threshold=0.3))
+    rng = np.random.RandomState(1)
+    stream = pred.open_stream(rng.randint(0, 255, (24, 32, 3), dtype=np.uint8))
+    mask = np.zeros((24, 32), bool)
+    mask[6:16, 8:20] = True
+    stream.add_mask(1, mask)
+    counts = []
+    for _ in range(40):
+        stream.push(rng.randint(0, 255, (24, 32, 3), dtype=np.uint8))
+        track = stream.state.tracks[1]
+        assert not track.policy_state.latched  # the scripted object never disappears
+        counts.append(len(track.policy_state.host_quality))
+        assert set(track.policy_state.host_quality) <= set(track.bank.non_cond) | set(
+            range(stream.frame_idx - track.bank.window.reach - 1, stream.frame_idx + 1))
+    assert counts[-1] == counts[20] and counts[-1] < 40

@@ -4,33 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import build_instant
-
-
-def _script(predictor, absent=(), low_quality=()):
-    """Make the random model's tracked outputs scripted (present with a confident blob, absent
-    on ``absent``, low predicted IoU on ``low_quality``) so that RCMS fires. Offline and
-    streaming runs go through the same ``track_step``, so both see the same script."""
-    inner = type(predictor).track_step.__get__(predictor)
-
-    def scripted(**kw):
-        out = inner(**kw)
-        if kw["mask_inputs"] is not None or kw["point_inputs"] is not None:
-            return out
-        frame = kw["frame_idx"]
-        if frame in absent:
-            out.object_score_logits = torch.full_like(out.object_score_logits, -5.0)
-            out.pred_masks = torch.full_like(out.pred_masks, -1024.0)
-        else:
-            out.object_score_logits = torch.full_like(out.object_score_logits, 5.0)
-            masks = out.pred_masks.clone()
-            masks[..., 4:12, 4:12] = 6.0
-            out.pred_masks = masks
-        out.ious = torch.full_like(out.ious, 0.05 if frame in low_quality else 0.95)
-        return out
-
-    predictor.track_step = scripted
-    return predictor
+from conftest import build_instant, script_outputs
 
 
 def _prompt(target, masks, add):
@@ -81,7 +55,7 @@ def test_push_equals_propagate_in_video(clip12, rcms):
             # frames 5 and 6 are reliable, the objects disappear on frame 10: RCMS promotes
             # frames 6 and 5
             pred = build_instant(num_prev_frames_to_promote=2, low_quality_threshold=0.3)
-            _script(pred, absent={10}, low_quality={1, 2, 3, 4, 7, 8, 9})
+            script_outputs(pred, absent={10}, low_quality={1, 2, 3, 4, 7, 8, 9})
         else:
             pred = build_instant()
         runs.append(pred)
