@@ -172,16 +172,18 @@ class SAM2AutomaticMaskGenerator:
 
     @classmethod
     def from_pretrained(cls, model_id: str, **kwargs: Any) -> "SAM2AutomaticMaskGenerator":
-        """Build the model from a Hugging Face hub id (needs network access and huggingface_hub)."""
-        from sam2 import build_sam
+        """Load an official model by its Hugging Face id (e.g. ``"facebook/sam2.1-hiera-large"``)
+        and wrap it in a generator.
 
-        builder = getattr(build_sam, "build_sam2_hf", None)
-        if builder is None:
-            raise NotImplementedError(
-                "SAM2AutomaticMaskGenerator.from_pretrained needs sam2.build_sam.build_sam2_hf; "
-                "build the model with build_sam2(config, checkpoint) and pass it instead"
-            )
-        return cls(builder(model_id, **kwargs), **kwargs)
+        Needs the ``hub`` extra (``pip install "sam2-rcms[hub]"``). The generator's own keywords
+        (``points_per_side``, ``pred_iou_thresh``, ...) configure the generator; the others go to
+        :func:`sam2.build_sam.build_sam2` (``device``, ``apply_postprocessing``, ...).
+        """
+        from sam2.build_sam import build_sam2, build_sam2_hf
+        from sam2.utils.hub import split_kwargs
+
+        build_kwargs, own_kwargs = split_kwargs(kwargs, cls.__init__, build_sam2)
+        return cls(build_sam2_hf(model_id, **build_kwargs), **own_kwargs)
 
     # ----------------------------------------------------------------------------- public API
     @torch.no_grad()

@@ -33,6 +33,7 @@ from sam2.utils.config_compose import (
     list_package_configs,
 )
 from sam2.utils.config_compose import resolve_config as _resolve_config
+from sam2.utils.hub import HF_MODEL_ID_TO_FILENAMES  # noqa: F401  (official name, re-exported)
 
 logger = logging.getLogger(__name__)
 
@@ -398,7 +399,33 @@ def _describe_setting(model: Any, key: str, value: Any) -> str:
     return repr(value)
 
 
+# --------------------------------------------------------------------------------------
+# Hugging Face hub ids (the official ``build_sam2_hf`` / ``build_sam2_video_predictor_hf``)
+# --------------------------------------------------------------------------------------
+def build_sam2_hf(model_id: str, **kwargs: Any) -> nn.Module:
+    """:func:`build_sam2` for an official hub id such as ``"facebook/sam2.1-hiera-large"``.
+
+    The id selects the shipped config and the checkpoint file of its hub repository (fetched or
+    taken from the local Hugging Face cache; needs the ``hub`` extra). ``**kwargs`` as in
+    :func:`build_sam2`. Errors: :class:`sam2.utils.hub.UnknownModelIdError` (lists the known
+    ids), :class:`sam2.utils.hub.MissingExtraError`, :class:`sam2.utils.hub.HubDownloadError`.
+    """
+    from sam2.utils.hub import download_checkpoint
+
+    config, checkpoint = download_checkpoint(model_id)
+    return build_sam2(config, checkpoint, **kwargs)
+
+
+def build_sam2_video_predictor_hf(model_id: str, **kwargs: Any) -> nn.Module:
+    """:func:`build_sam2_video_predictor` for an official hub id (see :func:`build_sam2_hf`)."""
+    from sam2.utils.hub import download_checkpoint
+
+    config, checkpoint = download_checkpoint(model_id)
+    return build_sam2_video_predictor(config, checkpoint, **kwargs)
+
+
 __all__ = [
+    "build_sam2_hf", "build_sam2_video_predictor_hf", "HF_MODEL_ID_TO_FILENAMES",
     "build_sam2", "build_sam2_video_predictor", "list_configs", "resolve_config", "compose_config",
     "load_checkpoint", "read_checkpoint_state_dict", "check_state_dict_compatible", "ConfigRef",
     "ConfigError", "UnknownConfigError", "CheckpointError", "CheckpointMismatchError",

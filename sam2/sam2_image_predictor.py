@@ -77,13 +77,19 @@ class SAM2ImagePredictor:
 
     @classmethod
     def from_pretrained(cls, model_id: str, **kwargs: Any) -> "SAM2ImagePredictor":
-        """Build the model from a Hugging Face hub id (needs ``sam2.build_sam.build_sam2_hf``)."""
-        from sam2 import build_sam
+        """Load an official model by its Hugging Face id, e.g. ``"facebook/sam2.1-hiera-large"``.
 
-        builder = getattr(build_sam, "build_sam2_hf", None)
-        if builder is None:
-            raise NotImplementedError("sam2.build_sam.build_sam2_hf is not available in this build")
-        return cls(builder(model_id, **kwargs), **kwargs)
+        Needs the ``hub`` extra (``pip install "sam2-rcms[hub]"``); the checkpoint is downloaded or
+        taken from the local Hugging Face cache. Keywords of this class (``mask_threshold``,
+        ``max_hole_area``, ``max_sprinkle_area``) go to the predictor, the others to
+        :func:`sam2.build_sam.build_sam2` (``device``, ``apply_postprocessing``, ...).
+        An unknown id raises an error listing the known ones.
+        """
+        from sam2.build_sam import build_sam2, build_sam2_hf
+        from sam2.utils.hub import split_kwargs
+
+        build_kwargs, own_kwargs = split_kwargs(kwargs, cls.__init__, build_sam2)
+        return cls(build_sam2_hf(model_id, **build_kwargs), **own_kwargs)
 
     # ------------------------------------------------------------------ state
     @property
