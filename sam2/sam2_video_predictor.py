@@ -197,6 +197,17 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
         self._frame_features(state, 0)
         return state
 
+    def open_stream(self, first_frame, *, offload_state_to_cpu: bool = False,
+                    memory_dtype: Optional[Union[str, torch.dtype]] = None):
+        """Start tracking live frames from ``first_frame`` (``[H, W, 3]`` uint8, PIL image or
+        tensor): returns a :class:`~sam2.video.stream.VideoStream` (prompts on its current
+        frame, ``push(frame)`` for every next frame, ``close()``). No video length, no
+        look-ahead; the same per-frame step as :meth:`propagate_in_video`."""
+        from sam2.video.stream import VideoStream
+
+        return VideoStream(self, first_frame, offload_state_to_cpu=offload_state_to_cpu,
+                           memory_dtype=memory_dtype)
+
     def _get_or_add_track(self, state: InferenceState, obj_id: int, frame_idx: int) -> ObjectTrack:
         if state.propagating:
             raise RuntimeError(
