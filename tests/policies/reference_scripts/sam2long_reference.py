@@ -1,0 +1,125 @@
+#!/usr/bin/env python
+"""Reference run of the authors' SAM2Long code for tests/policies/test_sam2long_reference.py.
+
+Runs under the forks' python only (see tests/policies/README.md), from a folder without a
+``sam2/`` subfolder::
+
+    cd /tmp && env -u PYTHONPATH $FORKS_PY /path/to/tests/policies/reference_scripts/sam2long_reference.py \
+        --fork-dir /path/to/SAM2Long-checkout --out /path/to/tests/policies/golden/sam2long_square.npz
+
+The fork's video predictor (its ``configs/sam2.1/sam2.1_hiera_t.yaml``) with the project's
+demo model (architecture overrides) at ``image_size`` 1024 - the fork's object-aware memory
+modulation assumes 64 x 64 = 4096 memory tokens per frame, i.e. a 1024-px model - on the
+project's synthetic clip, one object (as the authors' per-object VOS script does: the
+state is reset for each object), its mask on frame 0, with SAM2Long's defaults from that
+script: ``num_pathway`` 3, ``iou_thre`` 0.1, ``uncertainty`` 2.
+
+Recorded: ``final_lowres`` ``[T, 32, 32]`` (stride 8) and ``final_video`` ``[T, H/8, W/8]``
+the logits the fork returns (the best pathway at the end of the video, frame 0 included);
+per tracked frame ``t >= 2`` and pathway slot ``p``: ``acc_score`` ``[T, P]`` cumulative
+scores, ``slot_iou`` ``[T, P]``, ``slot_score`` ``[T, P]`` object-score logits,
+``slot_lowres`` ``[T, P, 32, 32]``; ``pick`` ``[T, P, T]`` the fork's ``mem_pick_index``
+after each frame (pathway -> slot used on every earlier frame; -1 where undefined).
+Frame 1 has a single hypothesis (stored as slot 0 of every pathway).
+"""
+import argparse
+import copy
+import json
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fork_env  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+SCENARIO = {"model": "demo", "image_size": 1024, "frames": 20, "obj_id": 2,
+            "num_pathway": 3, "iou_thre": 0.1, "uncertainty": 2.0}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--fork-dir", required=True, help="checkout of Mark12Ding/SAM2Long")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--frames", type=int, default=SCENARIO["frames"])
+    ap.add_argument("--obj-id", type=int, default=SCENARIO["obj_id"], choices=(1, 2))
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    fork_env.load_fork("sam2long", args.fork_dir)
+    from sam2.build_sam import build_sam2_video_predictor
+
+    overrides = fork_env.demo_model_overrides(architecture_only=True)
+    overrides = [o for o in overrides if not o.startswith("++model.image_size=")]
+    overrides.append(f"++model.image_size={SCENARIO['image_size']}")
+    with tempfile.TemporaryDirectory() as work:
+        jpegs, masks = fork_env.make_video(work, args.frames)
+        ckpt, digest = fork_env.DEMO_CKPT, fork_env.file_sha256(fork_env.DEMO_CKPT)
+        predictor = build_sam2_video_predictor(
+            "configs/sam2.1/sam2.1_hiera_t.yaml", ckpt, device="cpu",
+            apply_postprocessing=False, hydra_overrides_extra=overrides)
+        fork_env.make_qpool_global_blocks_runnable(predictor, predictor.image_size)
+
+        picks = {}
+        original = predictor._run_single_frame_inference
+
+        def spy(*a, **k):
+            out = original(*a, **k)
+            if k.get("frame_idx") is not None and k.get("mask_inputs") is None:
+                picks[k["frame_idx"]] = copy.deepcopy(out[2])
+            return out
+
+        predictor._run_single_frame_inference = spy
+        state = predictor.init_state(jpegs)
+        state["num_pathway"] = SCENARIO["num_pathway"]
+        state["iou_thre"] = SCENARIO["iou_thre"]
+        state["uncertainty"] = SCENARIO["uncertainty"]
+        predictor.add_new_mask(state, 0, args.obj_id, masks[f"obj{args.obj_id}"][0])
+        obj_ids, logits = predictor.propagate_in_video(state, start_frame_idx=0)
+
+        T, P = args.frames, SCENARIO["num_pathway"]
+        store = state["output_dict"]["non_cond_frame_outputs"]
+        acc = np.full((T, P), np.nan)
+        slot_iou = np.full((T, P), np.nan, np.float32)
+        slot_score = np.full((T, P), np.nan, np.float32)
+        slot_low = np.zeros((T, P, 32, 32), np.float32)
+        pick = np.full((T, P, T), -1, np.int32)
+        for t in range(1, T):
+            e = store[t]
+            n = e["pred_masks"].shape[-1]
+            acc[t, :n] = np.asarray(e["acc_score"], np.float64) if "acc_score" in e else np.nan
+            slot_iou[t, :n] = e["ious"].reshape(-1)[:n].float().numpy()
+            slot_score[t, :n] = e["object_score_logits"].reshape(-1)[:n].float().numpy()
+            for p in range(n):
+                slot_low[t, p] = e["pred_masks"][0, 0, ::8, ::8, p].float().numpy()
+            if isinstance(picks.get(t), list):
+                for p, d in enumerate(picks[t]):
+                    for f, s in d.items():
+                        pick[t, p, f] = s
+        final_low = []
+        final_pick = picks[T - 1][0]
+        for t in range(T):
+            if t == 0:
+                low = state["output_dict"]["cond_frame_outputs"][0]["pred_masks"][0, 0]
+            else:
+                low = store[t]["pred_masks"][0, 0, ..., final_pick[t]]
+            final_low.append(low[::8, ::8].float().numpy())
+        video = np.stack([m[0, 0, ::8, ::8].float().numpy() for m in logits])
+        meta = {"scenario": SCENARIO, "frames": T, "obj_id": args.obj_id,
+                "weights_sha256": digest, "fork_commit": fork_env.fork_commit(args.fork_dir),
+                "final_pick": {int(k): int(v) for k, v in final_pick.items()},
+                "torch": torch.__version__, "argv": sys.argv[1:]}
+        arrays = {"final_lowres": np.stack(final_low), "final_video": video, "acc_score": acc,
+                  "slot_iou": slot_iou, "slot_score": slot_score, "slot_lowres": slot_low,
+                  "pick": pick, "meta_json": np.array(json.dumps(meta))}
+        fork_env.save_npz(args.out, arrays)
+        print(json.dumps({"out": args.out, "final_pick": meta["final_pick"],
+                          "slot_score": np.round(slot_score, 2).tolist(),
+                          "acc": np.round(acc, 2).tolist()}))
+
+
+if __name__ == "__main__":
+    main()
