@@ -129,7 +129,7 @@ class SAM2ImagePredictor:
         [B, C1, S/8, S/8]]}`` (float32).
         """
         backbone_out = self.model.forward_image(batch)
-        _, vision_feats, _, feat_sizes = self.model._prepare_backbone_features(backbone_out)
+        vision_feats, _, feat_sizes = self.model._prepare_backbone_features(backbone_out)
         vision_feats = list(vision_feats)
         if self.model.directly_add_no_mem_embed:
             # The lowest-resolution level carries the "no memory" embedding, as on a video's
