@@ -90,6 +90,8 @@ class DamObjectState:
     anchors: List[int] = field(default_factory=list)
     #: frames with a positive low-res pixel (object present), by frame
     present: Dict[int, bool] = field(default_factory=dict)
+    #: the DRM / RAM frames read by the frame being tracked (set before its decoder runs)
+    pending_read: Optional[dict] = None
     events: List[dict] = field(default_factory=list)
 
 
@@ -224,3 +226,109 @@ class Dam4SamCore:
             if ok:
                 picked.append(prev)
         return picked
+
+
+# ----------------------------------------------------------------------------------------
+# the policy (the predictor's hook)
+# ----------------------------------------------------------------------------------------
+import torch.nn.functional as F  # noqa: E402
+
+from sam2.modeling.sam2_memory import MemoryFrameRef, MemorySelection, PointerRef  # noqa: E402
+from sam2.video.policies import FrameDecision, MemoryPolicy  # noqa: E402
+
+
+class Dam4SamPolicy(MemoryPolicy):
+    """DAM4SAM as a memory policy (see the module docstring; defaults = the authors').
+
+    Forward tracking only, as the authors' tracker: a frame tracked in reverse reads SAM 2's
+    memory (and introspection still runs). Args: see :class:`Dam4SamCore`.
+    """
+
+    name = "dam4sam"
+
+    def __init__(self, ram_stride: int = 5, drm_size: int = 4, iou_threshold: float = 0.8,
+                 size_ratio_low: float = 0.8, size_ratio_high: float = 1.2,
+                 size_window: int = 300, size_last: int = 10, anchor_gap: int = 5,
+                 distractor_box_iou: float = 0.7) -> None:
+        self.core = Dam4SamCore(ram_stride, drm_size, iou_threshold, (size_ratio_low, size_ratio_high),
+                                (size_window, size_last), anchor_gap, distractor_box_iou)
+
+    def describe(self) -> str:
+        c = self.core
+        return f"dam4sam(ram_stride={c.ram_stride}, drm={c.drm_size}, iou>{c.iou_threshold})"
+
+    def new_object_state(self) -> DamObjectState:
+        return DamObjectState()
+
+    # -- hook -------------------------------------------------------------------------------
+    def on_frame(self, object_state: DamObjectState, decision: FrameDecision) -> None:
+        st = object_state
+        out = decision.output
+        st.present[decision.frame_idx] = bool((out.pred_masks > 0).any().item())
+        cands = decision.candidates
+        if cands is None or decision.video_size is None:
+            return
+        size = tuple(int(v) for v in decision.video_size)
+        alts = F.interpolate(cands.low_res_masks.float(), size=size, mode="bilinear", align_corners=False)[0] > 0
+        chosen = int(torch.argmax(cands.ious[0]).item())
+        video_out = F.interpolate(out.pred_masks.to(alts.device).float(), size=size, mode="bilinear",
+                                  align_corners=False)[0, 0] > 0
+        alts[chosen] = video_out
+        anchor = self.core.introspect(st, decision.frame_idx, alts, cands.ious[0], chosen)
+        st.events[-1]["read"] = st.pending_read
+        st.pending_read = None
+        if anchor:
+            decision.promote_current = True
+            logger.debug("DAM4SAM: frame %d enters the DRM", decision.frame_idx)
+
+    def _present(self, st: DamObjectState, memory, t: int) -> bool:
+        if t not in st.present:
+            out = memory.get(t)
+            st.present[t] = out is not None and bool((out.pred_masks > 0).any().item())
+        return st.present[t]
+
+    def select_memory(self, object_state: DamObjectState, frame_idx: int, reverse: bool,
+                      selection: MemorySelection, memory, window) -> MemorySelection:
+        if reverse:
+            return selection
+        st = object_state
+        drm, ram = self._plan(st, frame_idx, memory, window)
+        spatial = [MemoryFrameRef(t, 0, memory.cond[t]) for t in drm]
+        top = window.num_maskmem - 1
+        spatial += [MemoryFrameRef(t, top - k, memory.get(t)) for k, t in enumerate(ram)]
+        pointers: List[PointerRef] = []
+        if window.use_obj_ptrs:
+            for t in drm:
+                if t <= frame_idx:
+                    pointers.append(PointerRef(t, frame_idx - t, memory.cond[t]))
+            for t, step in window.pointer_steps(frame_idx, False):
+                out = memory.non_cond.get(t)
+                if out is None and t in memory.cond and t not in drm:
+                    out = memory.cond[t]
+                if out is not None and self._present(st, memory, t):
+                    pointers.append(PointerRef(t, step, out))
+        st.pending_read = {"drm": list(drm), "ram": list(ram)}
+        return MemorySelection(spatial=spatial, pointers=pointers,
+                               max_ptr_distance=selection.max_ptr_distance)
+
+    def _plan(self, st: DamObjectState, frame_idx: int, memory, window) -> Tuple[List[int], List[int]]:
+        drm = self.core.select_drm(frame_idx, list(memory.cond))
+        drm_set = set(drm)
+        slots = window.num_maskmem - len(drm)
+
+        def lookup(t: int, allow_cond: bool) -> bool:
+            return t in memory.non_cond or (allow_cond and t in memory.cond)
+
+        ram = self.core.select_ram(frame_idx, slots, lambda t: self._present(st, memory, t),
+                                   lambda t: t in drm_set, lookup)
+        return drm, ram
+
+    def frames_to_retain(self, object_state: DamObjectState, bank) -> List[int]:
+        if not bank.non_cond:
+            return []
+        last = max(bank.non_cond)
+        _, ram = self._plan(object_state, last + 1, bank.memory, bank.window)
+        return ram
+
+    def records(self, object_state: DamObjectState) -> List[dict]:
+        return list(object_state.events)

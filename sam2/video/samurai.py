@@ -155,6 +155,11 @@ class SamuraiObjectState:
     #: the first tracked frame of the object (never scanned as memory, like the fork's frame 1)
     first_tracked: Optional[int] = None
     frames: Dict[int, FrameScores] = field(default_factory=dict)
+    #: the last tracked frame and its direction
+    last_frame: Optional[int] = None
+    last_reverse: bool = False
+    #: tracked frames read as recent memory by the frame being tracked (set before its decoder)
+    pending_read: Optional[List[int]] = None
     #: per tracked frame: branch, chosen candidate, scores, validity (JSON-ready)
     events: List[dict] = field(default_factory=list)
 
@@ -237,7 +242,9 @@ class SamuraiCore:
             "frame": int(frame_idx), "branch": branch, "chosen": int(chosen),
             "ious": [float(v) for v in ious.tolist()], "kf_score": kf_score, "stable": int(st.stable),
             "kf_box": None if st.mean is None else [float(v) for v in state_to_box(st.mean)],
+            "memory_frames": st.pending_read,
         })
+        st.pending_read = None
 
     # -- memory admission ------------------------------------------------------------------
     def remember(self, st: SamuraiObjectState, frame_idx: int, iou: float, score: float,
@@ -285,3 +292,83 @@ class SamuraiCore:
         step = -1 if reverse else 1
         valid = self.memory_frames(st, last_frame + step, reverse, slots + 1, stored)
         return valid
+
+
+# ----------------------------------------------------------------------------------------
+# the policy (the predictor's hook)
+# ----------------------------------------------------------------------------------------
+from sam2.modeling.sam2_memory import MemoryFrameRef, MemorySelection  # noqa: E402
+from sam2.video.policies import FrameDecision, MemoryPolicy  # noqa: E402
+
+
+class SamuraiPolicy(MemoryPolicy):
+    """SAMURAI as a memory policy (see the module docstring; defaults = the authors' configs).
+
+    Args:
+        stable_frames_threshold: confident frames before the motion score is used (15).
+        stable_ious_threshold: predicted IoU that keeps the filter updated / stable (0.3).
+        min_obj_score_logits: object-score logit above which the decoder counts the object
+            as present (-1; plain SAM 2 uses 0).
+        kf_score_weight: weight of the motion IoU in the candidate choice (0.25).
+        memory_bank_iou_threshold: predicted IoU a frame needs to be read as memory (0.5).
+        memory_bank_obj_score_threshold: object-score logit it needs (0.0).
+        memory_bank_kf_score_threshold: motion IoU it needs, once measured (0.0).
+        max_valid_scan: valid frames collected at most when scanning back (15, the fork's
+            ``max_obj_ptrs_in_encoder - 1``).
+    """
+
+    name = "samurai"
+
+    def __init__(self, stable_frames_threshold: int = 15, stable_ious_threshold: float = 0.3,
+                 min_obj_score_logits: float = -1.0, kf_score_weight: float = 0.25,
+                 memory_bank_iou_threshold: float = 0.5, memory_bank_obj_score_threshold: float = 0.0,
+                 memory_bank_kf_score_threshold: float = 0.0, max_valid_scan: int = 15) -> None:
+        self.core = SamuraiCore(stable_frames_threshold, stable_ious_threshold, min_obj_score_logits,
+                                kf_score_weight, memory_bank_iou_threshold,
+                                memory_bank_obj_score_threshold, memory_bank_kf_score_threshold,
+                                max_valid_scan)
+        #: the decoder's presence threshold while this policy is in force
+        self.presence_threshold = self.core.min_obj_score_logits
+
+    def describe(self) -> str:
+        c = self.core
+        return (f"samurai(stable={c.stable_frames_threshold}/{c.stable_ious_threshold}, "
+                f"w={c.kf_score_weight}, mem_iou>{c.memory_bank_iou_threshold}, "
+                f"presence>{c.min_obj_score_logits})")
+
+    def new_object_state(self) -> SamuraiObjectState:
+        return SamuraiObjectState()
+
+    def on_frame(self, object_state: SamuraiObjectState, decision: FrameDecision) -> None:
+        cands = decision.candidates
+        if cands is None:
+            return
+        object_state.last_frame, object_state.last_reverse = decision.frame_idx, decision.reverse
+        chosen, kf_score = self.core.choose(object_state, decision.frame_idx, cands)
+        if chosen != int(cands.chosen.reshape(-1)[0].item()):
+            decision.choose(chosen)
+        iou = float(cands.ious[0, chosen].float().item())
+        score = float(cands.object_score_logits.reshape(-1)[0].float().item())
+        self.core.remember(object_state, decision.frame_idx, iou, score, kf_score)
+
+    def select_memory(self, object_state: SamuraiObjectState, frame_idx: int, reverse: bool,
+                      selection: MemorySelection, memory, window) -> MemorySelection:
+        """Recent memory = the most recent valid frames (ranked), instead of the last ones."""
+        slots = window.num_maskmem - 1
+        frames = self.core.memory_frames(object_state, frame_idx, reverse, slots, memory.non_cond.keys())
+        spatial = [r for r in selection.spatial if r.t_pos == 0]
+        first_pos = window.num_maskmem - len(frames)
+        spatial += [MemoryFrameRef(t, first_pos + i, memory.non_cond[t]) for i, t in enumerate(frames)]
+        object_state.pending_read = list(frames)
+        return MemorySelection(spatial=spatial, pointers=selection.pointers,
+                               max_ptr_distance=selection.max_ptr_distance)
+
+    def frames_to_retain(self, object_state: SamuraiObjectState, bank) -> List[int]:
+        if object_state.last_frame is None:
+            return []
+        slots = bank.window.num_maskmem - 1
+        return self.core.retain(object_state, object_state.last_frame, object_state.last_reverse,
+                                slots, bank.non_cond.keys())
+
+    def records(self, object_state: SamuraiObjectState) -> List[dict]:
+        return list(object_state.events)

@@ -7,10 +7,11 @@ Runs under the forks' python only (see tests/policies/README.md), from a folder 
     cd /tmp && env -u PYTHONPATH $FORKS_PY /path/to/tests/policies/reference_scripts/sam2long_reference.py \
         --fork-dir /path/to/SAM2Long-checkout --out /path/to/tests/policies/golden/sam2long_square.npz
 
-The fork's video predictor (its ``configs/sam2.1/sam2.1_hiera_t.yaml``) with the project's
-demo model (architecture overrides) at ``image_size`` 1024 - the fork's object-aware memory
-modulation assumes 64 x 64 = 4096 memory tokens per frame, i.e. a 1024-px model - on the
-project's synthetic clip, one object (as the authors' per-object VOS script does: the
+The fork's video predictor (its ``configs/sam2.1/sam2.1_hiera_t.yaml``) on the seeded
+Hiera-T checkpoint (``tests/parity/seeded_ckpt.py``, seed 0, object-score bias
+``obj_score_bias``) at the stock 1024 px - the fork's object-aware memory modulation assumes
+64 x 64 = 4096 memory tokens a frame and 4 tokens per object pointer, i.e. the official
+widths at 1024 px, so the demo model cannot run it - on the project's synthetic clip, one object (as the authors' per-object VOS script does: the
 state is reset for each object), its mask on frame 0, with SAM2Long's defaults from that
 script: ``num_pathway`` 3, ``iou_thre`` 0.1, ``uncertainty`` 2.
 
@@ -35,7 +36,9 @@ import fork_env  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-SCENARIO = {"model": "demo", "image_size": 1024, "frames": 20, "obj_id": 2,
+#: obj_score_bias 2: object-score logits of the seeded model sit near the uncertainty
+#: threshold 2, so both branches of the pathway selection occur
+SCENARIO = {"model": "seeded-t", "seed": 0, "obj_score_bias": 2.0, "frames": 8, "obj_id": 2,
             "num_pathway": 3, "iou_thre": 0.1, "uncertainty": 2.0}
 
 
@@ -52,16 +55,11 @@ def main():
     fork_env.load_fork("sam2long", args.fork_dir)
     from sam2.build_sam import build_sam2_video_predictor
 
-    overrides = fork_env.demo_model_overrides(architecture_only=True)
-    overrides = [o for o in overrides if not o.startswith("++model.image_size=")]
-    overrides.append(f"++model.image_size={SCENARIO['image_size']}")
     with tempfile.TemporaryDirectory() as work:
-        jpegs, masks = fork_env.make_video(work, args.frames)
-        ckpt, digest = fork_env.DEMO_CKPT, fork_env.file_sha256(fork_env.DEMO_CKPT)
+        jpegs, ckpt, masks, digest = fork_env.make_inputs(
+            work, args.frames, "t", SCENARIO["seed"], obj_score_bias=SCENARIO["obj_score_bias"])
         predictor = build_sam2_video_predictor(
-            "configs/sam2.1/sam2.1_hiera_t.yaml", ckpt, device="cpu",
-            apply_postprocessing=False, hydra_overrides_extra=overrides)
-        fork_env.make_qpool_global_blocks_runnable(predictor, predictor.image_size)
+            "configs/sam2.1/sam2.1_hiera_t.yaml", ckpt, device="cpu", apply_postprocessing=False)
 
         picks = {}
         original = predictor._run_single_frame_inference
