@@ -42,7 +42,7 @@ from sam2.video.frame_step import MISSING_OBJECT_LOGIT, FrameStepMixin
 from sam2.video.memory_bank import MemoryBank
 from sam2.video.policies import MemoryPolicy, PolicySpec, resolve_policy
 from sam2.video.prompts import ArrayLike, PromptError, as_tensor, assemble_clicks
-from sam2.video.state import FeatureCache, InferenceState, ObjectTrack
+from sam2.video.state import FeatureCache, InferenceState, ObjectTrack, UnknownObjectError
 
 logger = logging.getLogger(__name__)
 
@@ -432,7 +432,7 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
         state = inference_state
         if obj_id not in state.tracks:
             if strict:
-                raise KeyError(f"cannot remove unknown object id {obj_id!r}; objects in this "
+                raise UnknownObjectError(f"cannot remove unknown object id {obj_id!r}; objects in this "
                                f"video: {state.obj_ids}")
             return state.obj_ids, []
         if len(state.tracks) == 1:
@@ -447,6 +447,14 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
             for frame_idx in prompted:
                 updated.append((frame_idx, self._frame_result(state, frame_idx)))
         return state.obj_ids, updated
+
+    @classmethod
+    def from_pretrained(cls, model_id: str, **kwargs) -> "SAM2VideoPredictor":
+        """Load an official model by its Hugging Face id (e.g. ``"facebook/sam2.1-hiera-large"``);
+        needs the ``hub`` extra. ``**kwargs`` as in ``build_sam2_video_predictor``."""
+        from sam2.build_sam import build_sam2_video_predictor_hf
+
+        return build_sam2_video_predictor_hf(model_id, **kwargs)
 
 
 class SAM2VideoPredictorVOS(SAM2VideoPredictor):

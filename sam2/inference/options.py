@@ -39,6 +39,9 @@ class InferenceOptions:
     rcms_record_dir: Optional[Path] = None
     seed: int = 0
     show_progress: bool = True
+    #: a re-run skips videos whose output folder is complete; False recomputes and replaces them
+    #: (the official single-process ``tools/vos_inference.py`` always recomputes)
+    skip_complete: bool = True
 
 
 @dataclass

@@ -34,11 +34,12 @@ from sam2.modeling.sam2_memory import (
 )
 from sam2.modeling.sam2_utils import MLP, DerivedTensorCache
 from sam2.modeling.track_types import FrameOutput, MaskCandidates, PointInputs, TrackMemory
+from sam2.utils.constants import MISSING_OBJECT_LOGIT
 
 logger = logging.getLogger(__name__)
 
 # logit written into the low-res masks of objects predicted absent
-NO_OBJ_SCORE = -1024.0
+NO_OBJ_SCORE = MISSING_OBJECT_LOGIT
 # logits used when a mask prompt is taken as the output (sigmoid(-10) ~ 4.5e-5)
 MASK_AS_OUTPUT_SCALE = 20.0
 MASK_AS_OUTPUT_BIAS = -10.0

@@ -21,15 +21,13 @@ from typing import List, NamedTuple, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from sam2.modeling.sam2_base import NO_OBJ_SCORE
 from sam2.modeling.track_types import FrameOutput, MaskCandidates, PointInputs, TrackMemory
+from sam2.utils.constants import MISSING_OBJECT_LOGIT
 from sam2.utils.misc import fill_holes_in_mask_scores
 from sam2.video.policies import FrameDecision
 from sam2.video.rcms import mask_quality
 from sam2.video.state import FrameFeatures, InferenceState, ObjectTrack
 
-#: logit given to objects without any output on a frame (the model's "no object" value)
-MISSING_OBJECT_LOGIT = NO_OBJ_SCORE
 
 
 class Inferred(NamedTuple):

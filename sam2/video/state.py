@@ -160,7 +160,7 @@ class InferenceState:
         try:
             return self.tracks[obj_id]
         except KeyError:
-            raise KeyError(
+            raise UnknownObjectError(
                 f"unknown object id {obj_id!r}; objects in this video: {self.obj_ids}"
             ) from None
 
@@ -205,3 +205,18 @@ class InferenceState:
             f"{key!r}: the inference state is a typed object (sam2.video.state.InferenceState); "
             f"dict-style access only supports {', '.join(self._DICT_KEYS)}"
         )
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._DICT_KEYS
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``state.get(key, default)`` for the official dict keys listed in ``_DICT_KEYS``."""
+        return getattr(self, key) if key in self._DICT_KEYS else default
+
+
+class UnknownObjectError(KeyError, RuntimeError):
+    """An object id the video has no track for. A ``KeyError`` (a missing key of the state) and,
+    like the official predictor's error for the same case, a ``RuntimeError``."""
+
+    def __str__(self) -> str:  # the plain message, not KeyError's quoted repr
+        return str(self.args[0]) if self.args else ""

@@ -16,6 +16,7 @@ import pytest
 from omegaconf import OmegaConf
 
 import sam2.build_sam as build_sam
+import sam2.utils.config_compose as config_compose
 from sam2.build_sam import UnknownConfigError, compose_config, list_configs, resolve_config
 
 GOLDEN = Path(__file__).resolve().parents[1] / "parity" / "golden" / "official_model_configs.json"
@@ -111,8 +112,8 @@ def test_ambiguous_bare_name_is_an_error(tmp_path: Path, monkeypatch: pytest.Mon
     for family in ("a", "b"):
         (tmp_path / "configs" / family).mkdir(parents=True)
         (tmp_path / "configs" / family / "m.yaml").write_text("model: {}\n")
-    monkeypatch.setattr(build_sam, "_PACKAGE_DIR", tmp_path)
-    monkeypatch.setattr(build_sam, "_CONFIG_DIR", tmp_path / "configs")
+    monkeypatch.setattr(config_compose, "PACKAGE_DIR", tmp_path)
+    monkeypatch.setattr(config_compose, "CONFIG_DIR", tmp_path / "configs")
     with pytest.raises(UnknownConfigError, match="ambiguous"):
         resolve_config("m.yaml")
     assert resolve_config("a/m.yaml").name == "configs/a/m.yaml"
