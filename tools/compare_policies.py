@@ -14,8 +14,9 @@ the bar chart ``OUT/chart.png``, which needs matplotlib: ``pip install "sam2-rcm
 J&Ḟ, J&Ḟ_d, J&Ḟ_r with 95 % bootstrap confidence intervals over objects, and fps and peak
 memory relative to plain SAM 2.1 (the first policy when ``sam2.1`` is not among them).
 
-RCMS settings come from ``--num_prev_frames_to_promote`` / ``--low_quality_threshold``
-(default: the config's ``rcms`` block, else 4 / 0.6, the published baseline's).
+RCMS settings (for ``rcms`` and the ``rcms+...`` compositions) come from
+``--num_prev_frames_to_promote`` / ``--low_quality_threshold``, by default 4 / 0.6 like the
+inference tool's flags (the published baseline's).
 """
 from __future__ import annotations
 
@@ -149,8 +150,7 @@ def run_policy(args: argparse.Namespace, policy: str, opts: dict, work: Path) ->
     if args.checkpoint:
         cmd += ["--checkpoint", args.checkpoint]
     for key in ("num_prev_frames_to_promote", "low_quality_threshold"):
-        if getattr(args, key) is not None:
-            cmd += [f"--{key}", str(getattr(args, key))]
+        cmd += [f"--{key}", str(getattr(args, key))]
     log.info("policy %s ...", policy)
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0 or not report.is_file():
@@ -251,8 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default=None, help="checkpoint file")
     p.add_argument("--policies", default=",".join(DEFAULT_POLICIES), help="comma-separated policy names")
     p.add_argument("--policy_opt", action="append", default=[], metavar="POLICY:KEY=VALUE")
-    p.add_argument("--num_prev_frames_to_promote", type=int, default=None, help="RCMS N (default: the config's)")
-    p.add_argument("--low_quality_threshold", type=float, default=None, help="RCMS tau (default: the config's)")
+    p.add_argument("--num_prev_frames_to_promote", type=int, default=4, help="RCMS N (default: %(default)s)")
+    p.add_argument("--low_quality_threshold", type=float, default=0.6, help="RCMS tau (default: %(default)s)")
     p.add_argument("--out", default="compare_policies_out", help="output folder")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (0: no CIs)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
@@ -285,8 +285,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error(str(err))
     from sam2.video.policies import resolve_policy
 
-    rcms = {"num_prev_frames_to_promote": args.num_prev_frames_to_promote or 4,
-            "low_quality_threshold": args.low_quality_threshold or 0.6}
+    if args.num_prev_frames_to_promote < 1:
+        parser.error("--num_prev_frames_to_promote must be >= 1 (RCMS is one of the compared policies)")
+    rcms = {"num_prev_frames_to_promote": args.num_prev_frames_to_promote,
+            "low_quality_threshold": args.low_quality_threshold}
     for policy in policies:
         try:  # fail early: unknown names, bad parameters, policies that do not compose
             resolve_policy({"name": policy, "params": opts[policy]}, rcms)

@@ -279,6 +279,13 @@ class Dam4SamPolicy(MemoryPolicy):
         st.pending_read = None
         if anchor:
             decision.promote_current = True
+            # forward tracking never reads an anchor older than the drm_size most recent ones
+            # again (the DRM takes the first prompt and the anchors closest in time), nor its
+            # pointer (anchors are more than anchor_gap frames apart): forget it
+            while len(st.anchors) > self.core.drm_size:
+                old = st.anchors.pop(0)
+                if decision.bank.is_cond(old):
+                    decision.bank.drop_cond(old)
             logger.debug("DAM4SAM: frame %d enters the DRM", decision.frame_idx)
 
     def _present(self, st: DamObjectState, memory, t: int) -> bool:

@@ -286,7 +286,7 @@ class FrameStepMixin:
                 # the frame becomes a conditioning frame from the next frame on, its memory
                 # encoded as a prompt's (from its stored logits; differs only when the model
                 # binarises prompt masks for memory)
-                track.bank.promote(frame_idx)
+                track.bank.promote(frame_idx, protect_neighbours=False)
                 if self.binarize_mask_from_pts_for_mem_enc and decision.admit:
                     self._encode_prompt_memory(state, frame_idx, stored)
             track.bank.evict(frame_idx, reverse,

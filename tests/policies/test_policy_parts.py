@@ -172,3 +172,21 @@ def test_table_is_relative_to_plain_sam2():
     assert len(rows) == 5
     assert "52.0 [47.0, 57.0]" in rows[3] and "0.50x" in rows[3] and "1.50x" in rows[3]
     assert "failed: boom" in rows[4]
+
+
+def test_demo_strip_reads_policy_records(tmp_path):
+    import json
+
+    from sam2.demo.visualize import _rcms_caption, read_rcms_marks
+
+    record = {"video": "v", "objects": {"1": [
+        {"frame": 3, "branch": "motion", "chosen": 2, "ious": [0.9, 0.5, 0.7], "valid": False},
+        {"frame": 4, "iou": 0.85, "anchor": True, "policy": "dam4sam"},
+        {"trigger_frame": 6, "promoted_frames": [5], "qualities": [0.7]},
+    ]}}
+    path = tmp_path / "v.json"
+    path.write_text(json.dumps(record))
+    marks = read_rcms_marks(path)
+    assert marks.notes[3] == ["obj1 motion pick #2", "obj1 not in memory"]
+    assert marks.promoted[4] == [(1, 0.85)] and marks.promoted[5] == [(1, 0.7)]
+    assert "motion pick" in _rcms_caption(marks, 3)

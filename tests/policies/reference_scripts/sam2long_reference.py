@@ -88,7 +88,9 @@ def main():
         for t in range(1, T):
             e = store[t]
             n = e["pred_masks"].shape[-1]
-            acc[t, :n] = np.asarray(e["acc_score"], np.float64) if "acc_score" in e else np.nan
+            if "acc_score" in e:  # frame start+1 holds one hypothesis but P zero scores
+                scores = np.asarray(e["acc_score"], np.float64)
+                acc[t, :len(scores)] = scores
             slot_iou[t, :n] = e["ious"].reshape(-1)[:n].float().numpy()
             slot_score[t, :n] = e["object_score_logits"].reshape(-1)[:n].float().numpy()
             for p in range(n):
