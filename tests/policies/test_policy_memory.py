@@ -25,11 +25,14 @@ def test_stored_frames_bounded(policy, tmp_path):
     with torch.inference_mode():
         for frame_idx, _, _ in pred.propagate_in_video(state):
             sizes.append(max(len(t.bank.non_cond) + len(t.bank.cond) for t in state.tracks.values()))
-    # SAM 2's own bound: the read window behind the current frame and the one after the
-    # prompt (a later propagation may start there), plus what the policy retains (at most the
-    # recent slots) and conditioning frames it adds (RCMS promotions, DAM4SAM anchors)
+    # SAM 2 keeps the read window behind the current frame and the one after the prompt (a
+    # later propagation may start there): about 2 * reach frames, reached after 2 * reach
+    # frames; a policy adds at most a few frames it retains or promotes - it must not grow
     reach = pred.read_window(frames).reach
-    bound = 2 * reach + 2 + pred.num_maskmem + 8
-    assert bound < frames - 4  # the clip is long enough for the bound to mean something
-    assert max(sizes) <= bound, f"{policy}: up to {max(sizes)} stored frames: {sizes}"
+    plateau = 2 * reach + 2
+    assert plateau + 16 <= frames  # the clip runs well past the plateau
+    assert max(sizes) <= plateau + pred.num_maskmem + 12, f"{policy}: {sizes}"
+    # without eviction the last 12 frames would add 12 stored frames; retained and promoted
+    # frames may move by a few
+    assert max(sizes[-12:]) - max(sizes[-24:-12]) < 6, f"{policy}: memory grows with the video: {sizes}"
     assert state.policy_records()  # decisions were recorded

@@ -13,6 +13,7 @@ from golden_run import DEMO_CKPT, file_sha256, load_golden, rel_l2, run_policy
 from sam2.video.samurai import SamuraiPolicy
 
 TOL = 1e-4
+pytestmark = pytest.mark.slow  # the demo model on 30 frames: about a minute per scenario
 GOLDENS = ["samurai_disk_defaults", "samurai_square_tuned"]
 
 
