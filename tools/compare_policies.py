@@ -11,8 +11,10 @@ propagation) in its own process, which reports its frames per second and its pea
 (resident set on CPU, allocated memory on CUDA); the predictions are scored with the MOSEv2
 metrics. One table is printed and written to ``OUT/table.md`` (plus ``OUT/results.json`` and
 the bar chart ``OUT/chart.png``, which needs matplotlib: ``pip install "sam2-rcms[plot]"``):
-J&Ḟ, J&Ḟ_d, J&Ḟ_r with 95 % bootstrap confidence intervals over objects, and fps and peak
-memory relative to plain SAM 2.1 (the first policy when ``sam2.1`` is not among them).
+J&Ḟ, J&Ḟ_d, J&Ḟ_r with 95 % bootstrap confidence intervals over objects, frames per second
+(wall clock) and per CPU-second (the speed ratio uses the latter: it does not depend on what
+else the machine runs), and peak memory, relative to plain SAM 2.1 (the first policy when
+``sam2.1`` is not among them).
 
 RCMS settings (for ``rcms`` and the ``rcms+...`` compositions) come from
 ``--num_prev_frames_to_promote`` / ``--low_quality_threshold``, by default 4 / 0.6 like the
@@ -51,6 +53,7 @@ class PolicyRun:
     scores: Dict[str, Optional[float]] = field(default_factory=dict)
     ci: Dict[str, Optional[Tuple[float, float]]] = field(default_factory=dict)
     fps: float = 0.0
+    cpu_fps: float = 0.0  # frames per CPU-second of the inference (model building excluded)
     peak_mb: float = 0.0
     frames: int = 0
     seconds: float = 0.0
@@ -115,12 +118,28 @@ def _peak_memory_mb(device: str) -> float:
     return peak / 1024.0 if sys.platform != "darwin" else peak / 2**20
 
 
+def _cpu_seconds() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _worker(args: argparse.Namespace) -> int:
     """Run one policy on the split (called in a child process); write a JSON report."""
     import torch
 
     from sam2.inference.app import run_inference
     from sam2.inference.options import InferenceOptions
+    from sam2.inference.worker import build_predictor
+
+    build_cpu = [0.0]
+
+    def timed_build(options, device):  # model building is the same for every policy: not counted
+        start = _cpu_seconds()
+        predictor = build_predictor(options, device)
+        build_cpu[0] += _cpu_seconds() - start
+        return predictor
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     opts = json.loads(args.worker_opts)
@@ -132,8 +151,11 @@ def _worker(args: argparse.Namespace) -> int:
         memory_policy=args.worker_policy, policy_opts=tuple(sorted(opts.items())),
         num_gpus=1 if device == "cuda" else 0, num_workers=1, show_progress=False,
     )
-    summary = run_inference(options)
+    start = _cpu_seconds()
+    summary = run_inference(options, timed_build)
+    cpu = max(_cpu_seconds() - start - build_cpu[0], 1e-9)
     report = {"frames": summary.frames_processed, "fps": summary.frames_per_second,
+              "cpu_fps": summary.frames_processed / cpu,
               "peak_mb": _peak_memory_mb(device), "exit_code": summary.exit_code,
               "failures": summary.failure_lines()}
     Path(args.worker_report).write_text(json.dumps(report))
@@ -160,6 +182,7 @@ def run_policy(args: argparse.Namespace, policy: str, opts: dict, work: Path) ->
         return run
     data = json.loads(report.read_text())
     run.fps, run.peak_mb, run.frames = float(data["fps"]), float(data["peak_mb"]), int(data["frames"])
+    run.cpu_fps = float(data["cpu_fps"])
     run.scores, run.ci = score_run(Path(args.split), pred, args.bootstrap, args.seed)
     return run
 
@@ -177,17 +200,18 @@ def format_table(runs: Sequence[PolicyRun]) -> str:
     """Markdown table; fps and memory relative to the baseline run (plain SAM 2.1)."""
     ok = [r for r in runs if r.error is None]
     base = next((r for r in ok if r.policy == BASELINE), ok[0] if ok else None)
-    head = ["policy", *[f"{name} [95% CI]" for name, _ in METRICS], "fps", f"fps vs {base.policy if base else '-'}",
-            "peak MB", f"memory vs {base.policy if base else '-'}"]
+    ref = base.policy if base else "-"
+    head = ["policy", *[f"{name} [95% CI]" for name, _ in METRICS], "fps (wall)", "frames / CPU-s",
+            f"speed vs {ref}", "peak MB", f"memory vs {ref}"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for r in runs:
         if r.error is not None:
             lines.append("| " + " | ".join([r.policy, f"failed: {r.error}"] + [""] * (len(head) - 2)) + " |")
             continue
-        rel_fps = f"{r.fps / base.fps:.2f}x" if base and base.fps > 0 else "-"
+        rel_fps = f"{r.cpu_fps / base.cpu_fps:.2f}x" if base and base.cpu_fps > 0 else "-"
         rel_mem = f"{r.peak_mb / base.peak_mb:.2f}x" if base and base.peak_mb > 0 else "-"
         cells = [r.policy, *[_fmt_score(r.scores.get(name), r.ci.get(name)) for name, _ in METRICS],
-                 f"{r.fps:.2f}", rel_fps, f"{r.peak_mb:.0f}", rel_mem]
+                 f"{r.fps:.2f}", f"{r.cpu_fps:.2f}", rel_fps, f"{r.peak_mb:.0f}", rel_mem]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

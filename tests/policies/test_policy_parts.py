@@ -163,9 +163,9 @@ def test_bootstrap_intervals_cover_the_mean():
 def test_table_is_relative_to_plain_sam2():
     tool = _compare_tool()
     base = tool.PolicyRun("sam2.1", {"J&Ḟ": 50.0, "J&Ḟ_d": None, "J&Ḟ_r": 40.0},
-                          {"J&Ḟ": (45.0, 55.0), "J&Ḟ_d": None, "J&Ḟ_r": None}, fps=10.0, peak_mb=100.0)
+                          {"J&Ḟ": (45.0, 55.0), "J&Ḟ_d": None, "J&Ḟ_r": None}, fps=10.0, cpu_fps=10.0, peak_mb=100.0)
     other = tool.PolicyRun("samurai", {"J&Ḟ": 52.0, "J&Ḟ_d": 60.0, "J&Ḟ_r": None},
-                           {"J&Ḟ": (47.0, 57.0), "J&Ḟ_d": (50.0, 70.0), "J&Ḟ_r": None}, fps=5.0, peak_mb=150.0)
+                           {"J&Ḟ": (47.0, 57.0), "J&Ḟ_d": (50.0, 70.0), "J&Ḟ_r": None}, fps=9.0, cpu_fps=5.0, peak_mb=150.0)
     failed = tool.PolicyRun("dam4sam", error="boom")
     table = tool.format_table([base, other, failed])
     rows = table.strip().splitlines()
@@ -190,3 +190,33 @@ def test_demo_strip_reads_policy_records(tmp_path):
     assert marks.notes[3] == ["obj1 motion pick #2", "obj1 not in memory"]
     assert marks.promoted[4] == [(1, 0.85)] and marks.promoted[5] == [(1, 0.7)]
     assert "motion pick" in _rcms_caption(marks, 3)
+
+
+@pytest.mark.slow
+def test_compare_tool_end_to_end(tmp_path):
+    """tools/compare_policies.py on a one-video split: every policy runs, is scored, tabled."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    from sam2.data import SyntheticConfig, write_synthetic_split
+
+    root = Path(__file__).resolve().parents[2]
+    split = write_synthetic_split(tmp_path / "split", SyntheticConfig(num_videos=1, num_frames=10, height=96,
+                                                                      width=128, seed=3), progress=False)
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(root / "tools" / "compare_policies.py"), "--split", str(split),
+           "--config", "configs/sam2.1/sam2.1_hiera_demo.yaml",
+           "--checkpoint", str(root / "sam2" / "checkpoints" / "sam2.1_hiera_demo.pt"),
+           "--policies", "sam2.1,rcms+samurai", "--bootstrap", "20", "--out", str(out), "--no_chart"]
+    env = dict(__import__("os").environ, PYTHONPATH=str(root))
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=str(tmp_path), env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = (out / "table.md").read_text().strip().splitlines()
+    assert len(rows) == 4 and rows[2].startswith("| sam2.1 |") and rows[3].startswith("| rcms+samurai |")
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert all(r["error"] is None and r["frames"] > 0 and r["peak_mb"] > 0 for r in runs)
+    assert "1.00x" in rows[2]
+    bad = subprocess.run(cmd[:-7] + ["--policies", "samurai+dam4sam", "--out", str(out), "--no_chart"],
+                         capture_output=True, text=True, cwd=str(tmp_path), env=env)
+    assert bad.returncode == 2 and "both decide" in bad.stderr
