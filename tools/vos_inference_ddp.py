@@ -24,6 +24,7 @@ _BARS_WANTED = os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("1", "
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import logging  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
@@ -72,6 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="RCMS: frames promoted (0 = off; default: %(default)s, the published baseline's)")
     p.add_argument("--low_quality_threshold", type=float, default=BASELINE_RCMS["low_quality_threshold"],
                    help="RCMS: quality a frame must exceed (default: %(default)s, the published baseline's)")
+    p.add_argument(
+        "--memory_policy", default=None,
+        help="memory policy by name: sam2.1, rcms, samurai, dam4sam, or members joined by '+' "
+             "(rcms+samurai, rcms+dam4sam); default: the config's memory_policy block (RCMS per the flags above)",
+    )
+    p.add_argument(
+        "--policy_opt", action="append", default=[], metavar="KEY=VALUE",
+        help="a parameter of --memory_policy (repeatable; e.g. kf_score_weight=0.3, or samurai.kf_score_weight=0.3 "
+             "for a composed policy); values are read as JSON when they parse, else as text",
+    )
     p.add_argument("--num_gpus", type=int, default=None, help="GPU workers (default: all visible; 0 = CPU)")
     p.add_argument("--num_workers", type=int, default=1, help="CPU worker processes when no GPU is used")
     p.add_argument("--zip", dest="zip_path", default=None, help="also pack the submission into this zip")
@@ -81,6 +92,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write <dir>/<video>.json: per object, what RCMS did (trigger frame, promoted frames, qualities)",
     )
     return p
+
+
+def parse_policy_opts(items: Sequence[str]) -> dict:
+    """``["k=v", ...]`` -> ``{k: v}`` (``v`` as JSON when it parses: numbers, booleans, null)."""
+    out = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--policy_opt {item!r}: expected KEY=VALUE")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        out[key.strip()] = value
+    return out
 
 
 def options_from_args(args: argparse.Namespace) -> InferenceOptions:
@@ -99,6 +125,8 @@ def options_from_args(args: argparse.Namespace) -> InferenceOptions:
         use_vos_optimized_video_predictor=args.use_vos_optimized_video_predictor,
         num_prev_frames_to_promote=args.num_prev_frames_to_promote,
         low_quality_threshold=args.low_quality_threshold,
+        memory_policy=args.memory_policy,
+        policy_opts=tuple(sorted(parse_policy_opts(args.policy_opt).items())),
         num_gpus=args.num_gpus,
         num_workers=args.num_workers,
         zip_path=None if args.zip_path is None else Path(args.zip_path),
@@ -122,6 +150,21 @@ def _check_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
         parser.error("--num_gpus must be >= 0")
     if args.num_prev_frames_to_promote < 0:
         parser.error("--num_prev_frames_to_promote must be >= 0")
+    try:
+        opts = parse_policy_opts(args.policy_opt)
+    except ValueError as err:
+        parser.error(str(err))
+    if opts and not args.memory_policy:
+        parser.error("--policy_opt needs --memory_policy")
+    if args.memory_policy:
+        from sam2.video.policies import resolve_policy
+
+        try:  # fail before any video is read: unknown names, bad parameters, clashing members
+            resolve_policy({"name": args.memory_policy, "params": opts},
+                           {"num_prev_frames_to_promote": args.num_prev_frames_to_promote,
+                            "low_quality_threshold": args.low_quality_threshold})
+        except (ValueError, TypeError) as err:
+            parser.error(f"--memory_policy {args.memory_policy}: {err}")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

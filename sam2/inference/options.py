@@ -29,6 +29,10 @@ class InferenceOptions:
     use_vos_optimized_video_predictor: bool = False
     num_prev_frames_to_promote: Optional[int] = None
     low_quality_threshold: Optional[float] = None
+    #: memory policy name (``"samurai"``, ``"rcms+dam4sam"``, ...; ``None``: the config's) and
+    #: its parameters as sorted ``(key, value)`` pairs
+    memory_policy: Optional[str] = None
+    policy_opts: tuple = ()
     num_gpus: Optional[int] = 0  # None: every visible GPU
     num_workers: int = 1
     zip_path: Optional[Path] = None

@@ -45,6 +45,8 @@ def build_predictor(options: InferenceOptions, device: torch.device) -> VideoPre
         vos_optimized=options.use_vos_optimized_video_predictor,
         num_prev_frames_to_promote=options.num_prev_frames_to_promote,
         low_quality_threshold=options.low_quality_threshold,
+        memory_policy=None if options.memory_policy is None else {
+            "name": options.memory_policy, "params": dict(options.policy_opts)},
     )
 
 

@@ -188,6 +188,10 @@ class SAM2Base(SAM2MemoryMixin, nn.Module):
         for name in _CONFIG_ATTRIBUTES:
             setattr(self, name, settings[name])
         self.num_feature_levels = 3 if use_high_res_features_in_sam else 1
+        #: object-score logit above which the SAM heads count the object as present (masks
+        #: kept, pointer not mixed with ``no_obj_ptr``); 0 in SAM 2, a memory policy may move it
+        #: (SAMURAI: -1). The memory encoder's no-object embedding always uses 0.
+        self.presence_logit_threshold: float = 0.0
 
         # --- modules and parameters (registration order = checkpoint key order) ----------
         self.image_encoder = image_encoder
@@ -336,7 +340,7 @@ class SAM2Base(SAM2MemoryMixin, nn.Module):
             high_res_features=high_res_features,
         )
         if self.pred_obj_scores:
-            present = object_score_logits > 0  # [B, 1]
+            present = object_score_logits > self.presence_logit_threshold  # [B, 1]
             # spatial outputs make a hard present/absent decision
             low_res_multimasks = torch.where(present[:, None, None], low_res_multimasks, NO_OBJ_SCORE)
 
@@ -372,7 +376,7 @@ class SAM2Base(SAM2MemoryMixin, nn.Module):
             if self.soft_no_obj_ptr:
                 presence = object_score_logits.sigmoid()
             else:
-                presence = (object_score_logits > 0).float()
+                presence = (object_score_logits > self.presence_logit_threshold).float()
             obj_ptr = self._mix_no_obj_ptr(obj_ptr, presence)
         return obj_ptr
 

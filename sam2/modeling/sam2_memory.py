@@ -133,7 +133,10 @@ class SAM2MemoryMixin:
                 out = stored(t)
                 if out is not None:
                     pointers.append(PointerRef(t, step, out))
-        return MemorySelection(spatial=spatial, pointers=pointers, max_ptr_distance=window.pointer_window - 1)
+        selection = MemorySelection(spatial=spatial, pointers=pointers, max_ptr_distance=window.pointer_window - 1)
+        if memory.selector is not None:  # a memory policy's read plan
+            selection = memory.selector(frame_idx, track_in_reverse, selection, memory, window)
+        return selection
 
     # ================================================================================
     # memory tokens and attention

@@ -12,7 +12,7 @@ These replace the nested string-keyed dicts of the official implementation:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
 
@@ -117,6 +117,10 @@ class TrackMemory:
 
     cond: Dict[int, FrameOutput] = field(default_factory=dict)
     non_cond: Dict[int, FrameOutput] = field(default_factory=dict)
+    #: optional read plan of a memory policy: ``selector(frame_idx, reverse, selection, memory,
+    #: window) -> selection`` rewrites what ``SAM2Base._select_memory`` chose (see
+    #: ``sam2.video.policies.MemoryPolicy.select_memory``); ``None``: SAM 2's choice.
+    selector: Optional[Callable[..., Any]] = field(default=None, repr=False, compare=False)
 
     def get(self, frame_idx: int) -> Optional[FrameOutput]:
         """The output stored for ``frame_idx`` (conditioning first), or ``None``."""

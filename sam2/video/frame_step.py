@@ -120,8 +120,12 @@ class FrameStepMixin:
         """
         feats = self._frame_features(state, frame_idx)
         batch = len(tracks)
+        policy = state.policy
+        # the policy's decoder presence threshold (SAMURAI: -1) and read plan
+        self.presence_logit_threshold = float(getattr(policy, "presence_threshold", 0.0))
         if batch == 1:
             memory = tracks[0].bank.memory
+            memory.selector = None if policy is None else policy.memory_selector(tracks[0].policy_state)
             vision, pos = feats.vision_feats, feats.vision_pos_embeds
         else:
             memory = _stack_memories([t.bank for t in tracks], frame_idx, reverse, state.device)
@@ -209,7 +213,8 @@ class FrameStepMixin:
                     track.bank.clear_non_cond_around(frame_idx)
             else:
                 to_track.append(i)
-        for group in self._memory_layout_groups(tracks, to_track, frame_idx, reverse):
+        alone = state.policy is not None and state.policy.plans_reads  # read plans are per object
+        for group in self._memory_layout_groups(tracks, to_track, frame_idx, reverse, alone):
             masks = self._track_group(state, [tracks[i] for i in group], frame_idx, reverse)
             for i, m in zip(group, masks):
                 low_res[i] = m
@@ -218,9 +223,10 @@ class FrameStepMixin:
         return torch.cat(low_res, dim=0)
 
     def _memory_layout_groups(self, tracks: List[ObjectTrack], indices: List[int],
-                              frame_idx: int, reverse: bool) -> List[List[int]]:
-        """Split objects into groups that read memory from exactly the same frames."""
-        if not self.batch_objects or len(indices) < 2:
+                              frame_idx: int, reverse: bool, alone: bool = False) -> List[List[int]]:
+        """Split objects into groups that read memory from exactly the same frames
+        (``alone``: one group per object)."""
+        if not self.batch_objects or len(indices) < 2 or alone:
             return [[i] for i in indices]
         groups: dict = {}
         for i in indices:
@@ -248,6 +254,7 @@ class FrameStepMixin:
             stored = self._stored_row(state, inferred, b)
             decision = FrameDecision(
                 frame_idx=frame_idx, reverse=reverse, candidates=row, bank=track.bank,
+                video_size=(state.video_height, state.video_width),
                 _output=stored, _build=partial(self._candidate_output, state, row, stored.obj_ptr),
             )
             # ---- the memory policy hook (plain SAM2.1 / RCMS / ...) ----
@@ -280,6 +287,13 @@ class FrameStepMixin:
                 stored.maskmem_features = self._store_memory(state, mem if batch == 1 else mem[b:b + 1].clone())
                 stored.maskmem_pos_enc = pos
             track.bank.put(frame_idx, stored, is_cond=False)
+            if decision.promote_current:
+                # the frame becomes a conditioning frame from the next frame on, its memory
+                # encoded as a prompt's (from its stored logits; differs only when the model
+                # binarises prompt masks for memory)
+                track.bank.promote(frame_idx, protect_neighbours=False)
+                if self.binarize_mask_from_pts_for_mem_enc and decision.admit:
+                    self._encode_prompt_memory(state, frame_idx, stored)
             track.bank.evict(frame_idx, reverse,
                              keep=policy.frames_to_retain(track.policy_state, track.bank))
             if decision.chosen is None:

@@ -78,6 +78,9 @@ class MemoryBank:
         self.num_evicted = 0
         #: frames currently held on the host by ``"offload"``
         self.offloaded: set = set()
+        #: conditioning frames whose neighbours need not be kept for a later propagation
+        #: (promoted with ``protect_neighbours=False``, e.g. DAM4SAM anchors)
+        self.unanchored: set = set()
 
     @property
     def evict_enabled(self) -> bool:
@@ -104,33 +107,42 @@ class MemoryBank:
         self.offloaded.discard(frame_idx)
         if is_cond:
             self.memory.cond[frame_idx] = out
+            self.unanchored.discard(frame_idx)
             # a frame is either conditioning or not, never both
             self.memory.non_cond.pop(frame_idx, None)
         else:
             self.memory.non_cond[frame_idx] = out
 
-    def promote(self, frame_idx: int) -> FrameOutput:
-        """Move a tracked frame into the conditioning memory (move, not copy)."""
+    def promote(self, frame_idx: int, protect_neighbours: bool = True) -> FrameOutput:
+        """Move a tracked frame into the conditioning memory (move, not copy).
+
+        ``protect_neighbours=False``: eviction does not keep the tracked frames around it for
+        a later propagation starting there (its policy promotes many frames over a video)."""
         self.offloaded.discard(frame_idx)
         out = self.memory.non_cond.pop(frame_idx)
         self.memory.cond[frame_idx] = out
+        if not protect_neighbours:
+            self.unanchored.add(frame_idx)
         return out
 
     def demote(self, frame_idx: int) -> Optional[FrameOutput]:
         """Move a conditioning frame back to the tracked frames (when its prompt is cleared)."""
         out = self.memory.cond.pop(frame_idx, None)
+        self.unanchored.discard(frame_idx)
         if out is not None:
             self.memory.non_cond[frame_idx] = out
         return out
 
     def drop_cond(self, frame_idx: int) -> Optional[FrameOutput]:
         """Forget a conditioning frame entirely."""
+        self.unanchored.discard(frame_idx)
         return self.memory.cond.pop(frame_idx, None)
 
     def clear(self) -> None:
         self.offloaded.clear()
         self.memory.cond.clear()
         self.memory.non_cond.clear()
+        self.unanchored.clear()
 
     def clear_non_cond_around(self, frame_idx: int) -> None:
         """Drop tracked outputs within the window's :attr:`~ReadWindow.clear_radius` of
@@ -172,7 +184,7 @@ class MemoryBank:
         """
         if self.mode == "off":
             return []
-        cond_frames = list(self.memory.cond)
+        cond_frames = [c for c in self.memory.cond if c not in self.unanchored]
         protected = set(keep)
         evicted = [
             t for t in self.memory.non_cond

@@ -39,15 +39,18 @@ Policies by name
 ----------------
 :func:`make_policy` builds a policy from its registered name and parameters; the model config's
 ``memory_policy: {name, params}`` block and ``build_sam2_video_predictor(memory_policy=...)``
-go through it. Registered here: ``"sam2.1"`` (:class:`PlainSAM2Policy`, the default) and
-``"rcms"`` (:class:`sam2.video.rcms.RCMSPolicy`). Add one with :func:`register_policy`.
+go through it. Registered here: ``"sam2.1"`` (:class:`PlainSAM2Policy`, the default),
+``"rcms"`` (:class:`sam2.video.rcms.RCMSPolicy`), ``"samurai"``
+(:class:`sam2.video.samurai.SamuraiPolicy`) and ``"dam4sam"``
+(:class:`sam2.video.dam4sam.Dam4SamPolicy`); names joined by ``+`` compose
+(:class:`sam2.video.composed.ComposedPolicy`). Add one with :func:`register_policy`.
 """
 from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from sam2.modeling.track_types import FrameOutput, MaskCandidates
 from sam2.video.memory_bank import MemoryBank
@@ -68,6 +71,8 @@ class FrameDecision:
         candidates: every decoder candidate (batch of 1).
         bank: this object's memory (the current frame is not in it yet).
         admit: whether the frame's mask memory is stored (default ``True``).
+        promote_current: make the frame a conditioning frame right after it is stored.
+        video_size: ``(H, W)`` of the video.
     """
 
     frame_idx: int
@@ -75,6 +80,10 @@ class FrameDecision:
     candidates: MaskCandidates
     bank: MemoryBank
     admit: bool = True
+    #: (e) make this frame a conditioning frame once stored (DAM4SAM's anchors)
+    promote_current: bool = False
+    #: ``(height, width)`` of the video (to look at candidates at video resolution)
+    video_size: Optional[Tuple[int, int]] = None
     _output: FrameOutput = field(repr=False, default=None)
     _build: Optional[Callable[[int], FrameOutput]] = field(repr=False, default=None)
     _choice: Optional[int] = field(repr=False, default=None)
@@ -123,6 +132,35 @@ class MemoryPolicy(ABC):
         """Tracked frames the policy may still need (kept by eviction)."""
         return ()
 
+    #: object-score logit above which the decoder counts the object as present (SAM 2: 0)
+    presence_threshold: float = 0.0
+
+    def select_memory(self, object_state: Any, frame_idx: int, reverse: bool, selection: Any,
+                      memory: Any, window: Any) -> Any:
+        """(f) The read plan: which stored frames ``frame_idx`` attends to.
+
+        Called by the model before memory attention on every non-initial frame of the object
+        (prompts included), with SAM 2's choice ``selection``
+        (:class:`~sam2.modeling.sam2_memory.MemorySelection`: spatial memories with their
+        temporal slots, object pointers with their distances), the object's
+        :class:`~sam2.modeling.track_types.TrackMemory` and the model's
+        :class:`~sam2.modeling.read_window.ReadWindow`. Return the selection to use. The
+        default keeps SAM 2's choice; a policy that overrides it is run one object at a time
+        and must name the older frames it reads in :meth:`frames_to_retain`.
+        """
+        return selection
+
+    @property
+    def plans_reads(self) -> bool:
+        """Whether the policy rewrites memory reads (overrides :meth:`select_memory`)."""
+        return type(self).select_memory is not MemoryPolicy.select_memory
+
+    def memory_selector(self, object_state: Any) -> Optional[Callable[..., Any]]:
+        """The read plan of one object, bound to its state (``None`` without one)."""
+        if not self.plans_reads:
+            return None
+        return lambda *args: self.select_memory(object_state, *args)
+
     def records(self, object_state: Any) -> List[dict]:
         """What the policy decided for one object so far (JSON-ready dicts)."""
         return []
@@ -155,6 +193,8 @@ class PlainSAM2Policy(MemoryPolicy):
 _REGISTRY: Dict[str, Union[str, Callable[..., MemoryPolicy]]] = {
     "sam2.1": PlainSAM2Policy,
     "rcms": "sam2.video.rcms:RCMSPolicy",
+    "samurai": "sam2.video.samurai:SamuraiPolicy",
+    "dam4sam": "sam2.video.dam4sam:Dam4SamPolicy",
 }
 
 #: what ``memory_policy=`` accepts: a name, ``{"name": ..., "params": {...}}``, or a policy
@@ -233,6 +273,8 @@ def resolve_policy(spec: PolicySpec, rcms: Optional[Mapping[str, Any]] = None,
         raise TypeError(f"memory_policy must be a name, a mapping or a MemoryPolicy, got {type(spec).__name__}")
     if name == "sam2.1" and rcms_switch is not None and rcms_switch > 0:
         name = "rcms"
+    if "+" in name:
+        return _compose(name, params, rcms)
     if name == "rcms":
         merged = {k: v for k, v in dict(rcms or {}).items() if k in RCMS_SETTINGS}
         merged.update(params)
@@ -244,3 +286,26 @@ def resolve_policy(spec: PolicySpec, rcms: Optional[Mapping[str, Any]] = None,
         policy = make_policy("rcms", merged)
         return PlainSAM2Policy() if getattr(policy, "num_prev_frames_to_promote", 1) == 0 else policy
     return make_policy(name, params)
+
+
+def _accepted_params(name: str) -> List[str]:
+    import inspect
+
+    factory = _factory(name)
+    target = factory.__init__ if isinstance(factory, type) else factory
+    return [p for p in inspect.signature(target).parameters if p != "self"]
+
+
+def _compose(name: str, params: Mapping[str, Any], rcms: Optional[Mapping[str, Any]]) -> MemoryPolicy:
+    """``"a+b"``: the members resolved one by one (RCMS with its settings), then composed."""
+    from sam2.video.composed import ComposedPolicy, split_params
+
+    names = [n.strip() for n in name.split("+") if n.strip()]
+    for n in names:
+        _factory(n)  # unknown names fail here, naming the known policies
+    per_member = split_params(names, params, {n: _accepted_params(n) for n in names})
+    members = [resolve_policy({"name": n, "params": per_member[n]}, rcms) for n in names]
+    members = [m for m in members if not isinstance(m, PlainSAM2Policy)]  # RCMS with N = 0 is a no-op
+    if len(members) == 1:
+        return members[0]
+    return ComposedPolicy(members)
