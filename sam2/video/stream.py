@@ -182,7 +182,9 @@ class VideoStream:
             storage_device=torch.device("cpu") if offload_state_to_cpu else device,
             offload_video_to_cpu=False,
             offload_state_to_cpu=offload_state_to_cpu,
-            evict_memory=True,
+            # a stream never revisits a past frame: memory behind the read window is dropped,
+            # not offloaded, so that neither device nor host memory grows with its length
+            memory_eviction="drop",
             memory_dtype=predictor.memory_dtype if memory_dtype is None else _as_dtype(memory_dtype),
             features=FeatureCache(capacity=1),
             policy=predictor.memory_policy,

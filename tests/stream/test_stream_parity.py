@@ -72,7 +72,10 @@ def test_push_equals_propagate_in_video(clip12, rcms):
     for obj in (1, 2):
         a, b = off_state.tracks[obj].bank, stream.state.tracks[obj].bank
         assert sorted(a.cond) == sorted(b.cond)
-        assert sorted(a.non_cond) == sorted(b.non_cond)
+        # offline, evicted memory is offloaded to the host (for later corrections); a stream,
+        # which never revisits a frame, drops it: what stays resident is the same
+        assert sorted(set(a.non_cond) - a.offloaded) == sorted(b.non_cond)
+        assert not b.offloaded
         assert b.num_evicted == a.num_evicted
         assert a.num_evicted > 0 or rcms  # (promoted frames 5, 6 protect 2..10 from eviction)
     if rcms:
