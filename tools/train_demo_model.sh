@@ -8,10 +8,14 @@
 # 3. stage 2: configs/sam2.1_training/sam2.1_hiera_demo.yaml (8-frame clips, from stage 1);
 # 4. stage 3: configs/sam2.1_training/sam2.1_hiera_demo_stage3.yaml (more 8-frame clips at a
 #    lower learning rate, a fresh cosine cycle, from stage 2);
-# 5. OUT_DIR/sam2.1_hiera_demo.pt = {"model": state_dict} of the stage-3 result.
+# 5. a mixed split (800 videos, 60% photographic from the training photographs, seed 2000; needs
+#    the train extra: scikit-image, scikit-learn, matplotlib);
+# 6. stage 4: configs/sam2.1_training/sam2.1_hiera_demo_stage4.yaml (8-frame clips of the mixed
+#    split, from stage 3);
+# 7. OUT_DIR/sam2.1_hiera_demo.pt = {"model": state_dict} of the stage-4 result.
 # Each stage resumes where it stopped when the command is run again (training checkpoints are
-# written every 100 steps); a finished split is not rewritten. About 75-90 minutes on 2 CPU cores;
-# record: sam2/checkpoints/sam2.1_hiera_demo.md.
+# written every 100 steps); a finished split is not rewritten. Timing: see the record,
+# sam2/checkpoints/sam2.1_hiera_demo.md.
 set -euo pipefail
 OUT=${1:-demo_train}
 NPROC=${2:-2}
@@ -20,6 +24,8 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 SPLIT="$OUT/split"
 DATA=(dataset.img_folder="$SPLIT/JPEGImages" dataset.gt_folder="$SPLIT/Annotations")
+PHOTO_SPLIT="$OUT/split_photo"
+PHOTO_DATA=(dataset.img_folder="$PHOTO_SPLIT/JPEGImages" dataset.gt_folder="$PHOTO_SPLIT/Annotations")
 
 if [ ! -f "$SPLIT/meta.json" ]; then
   python "$ROOT/tools/make_synthetic_mose.py" --output "$SPLIT" --num-videos 1000 --num-frames 32 \
@@ -33,7 +39,14 @@ python "$ROOT/training/train.py" -c configs/sam2.1_training/sam2.1_hiera_demo.ya
 python "$ROOT/training/train.py" -c configs/sam2.1_training/sam2.1_hiera_demo_stage3.yaml \
   --use-cluster 0 --num-gpus "$NPROC" "${DATA[@]}" launcher.experiment_log_dir="$OUT/stage3" \
   trainer.checkpoint.model_weight_initializer.state_dict.checkpoint_path="$OUT/stage2/checkpoints/checkpoint.pt"
-python - "$OUT/stage3/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo.pt" <<'PY'
+if [ ! -f "$PHOTO_SPLIT/meta.json" ]; then
+  python "$ROOT/tools/make_synthetic_mose.py" --output "$PHOTO_SPLIT" --num-videos 800 --num-frames 32 \
+    --height 180 --width 240 --seed 2000 --photographic 0.6 --photo-split train
+fi
+python "$ROOT/training/train.py" -c configs/sam2.1_training/sam2.1_hiera_demo_stage4.yaml \
+  --use-cluster 0 --num-gpus "$NPROC" "${PHOTO_DATA[@]}" launcher.experiment_log_dir="$OUT/stage4" \
+  trainer.checkpoint.model_weight_initializer.state_dict.checkpoint_path="$OUT/stage3/checkpoints/checkpoint.pt"
+python - "$OUT/stage4/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo.pt" <<'PY'
 import sys
 import torch
 from training.utils.checkpoint_utils import atomic_torch_save
