@@ -157,7 +157,8 @@ def recorded_lines() -> list[str]:
         lines.append(f"  {entry['description']}")
         for run in ("rcms_off", "rcms_on"):
             m = entry[run]
-            lines.append(f"    RCMS {run[5:]:3s}: J&Ḟ {m['J&F_new']:.2f}  J&Ḟ_d {m['disappear_J&F_new']:.2f}  "
+            ci = f" [{m['J&F_new_ci'][0]:.2f}, {m['J&F_new_ci'][1]:.2f}]" if "J&F_new_ci" in m else ""
+            lines.append(f"    RCMS {run[5:]:3s}: J&Ḟ {m['J&F_new']:.2f}{ci}  J&Ḟ_d {m['disappear_J&F_new']:.2f}  "
                          f"J&Ḟ_r {m['reappear_J&F_new']:.2f}")
     return lines
 
@@ -195,10 +196,10 @@ def scores_main(args: argparse.Namespace) -> int:
     print(result.table)
     for line in bootstrap_lines(result):
         print(line)
-    if args.checkpoint is None:
+    recorded = recorded_lines() if args.checkpoint is None else []
+    if recorded:
         print()
-        for line in recorded_lines():
-            print(line)
+        print("\n".join(recorded))
     print()
     out = result.output_dir
     print(f"scores:      {out / 'scores_rcms_off'}  {out / 'scores_rcms_on'}")
