@@ -3,8 +3,8 @@
 
 Tracks one object (mask prompt on frame 0) through synthetic videos of N frames at the same
 resolution and reports the peak resident memory of each run (and the peak CUDA memory when
-running on a GPU). Each N runs in its own child process so the peaks do not mix. The goal
-of issue 3: peak(N=1000) / peak(N=100) <= 1.1.
+running on a GPU). Each N runs in its own child process so the peaks do not mix. The goal:
+peak(N=1000) / peak(N=100) <= 1.1.
 
     python benchmarks/video_memory.py [--frames 100 1000] [--config configs/sam2.1/sam2.1_hiera_instant.yaml]
         [--checkpoint PT] [--device cpu] [--size 64x48] [--no-evict]

@@ -34,6 +34,20 @@ from sam2.data.mose_layout import DataFormatError  # noqa: E402
 from sam2.inference.app import run_inference  # noqa: E402
 from sam2.inference.options import InferenceOptions  # noqa: E402
 
+#: RCMS values of the published baseline's inference command line (its flags' defaults)
+BASELINE_RCMS = {"num_prev_frames_to_promote": 4, "low_quality_threshold": 0.6}
+
+
+def _log_rcms_settings(argv: Sequence[str], args: argparse.Namespace) -> None:
+    """Say which RCMS values are in force and where each came from."""
+    given = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
+    parts = []
+    for key in BASELINE_RCMS:
+        where = "command line" if f"--{key}" in given else "command-line default (published baseline)"
+        parts.append(f"{key}={getattr(args, key)} ({where})")
+    logging.getLogger("vos_inference_ddp").info(
+        "RCMS settings in force: %s; they override the config's rcms block", ", ".join(parts))
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -52,8 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="track each object from its first annotated frame (one propagation per object)",
     )
     p.add_argument("--use_vos_optimized_video_predictor", action="store_true", help="torch.compile on CUDA")
-    p.add_argument("--num_prev_frames_to_promote", type=int, default=4, help="RCMS: frames promoted (0 = off)")
-    p.add_argument("--low_quality_threshold", type=float, default=0.6, help="RCMS: quality a frame must exceed")
+    # the published MOSEv2 baseline's command-line defaults (RCMS on whatever the config says);
+    # main() logs the values in force and where they came from
+    p.add_argument("--num_prev_frames_to_promote", type=int, default=BASELINE_RCMS["num_prev_frames_to_promote"],
+                   help="RCMS: frames promoted (0 = off; default: %(default)s, the published baseline's)")
+    p.add_argument("--low_quality_threshold", type=float, default=BASELINE_RCMS["low_quality_threshold"],
+                   help="RCMS: quality a frame must exceed (default: %(default)s, the published baseline's)")
     p.add_argument("--num_gpus", type=int, default=None, help="GPU workers (default: all visible; 0 = CPU)")
     p.add_argument("--num_workers", type=int, default=1, help="CPU worker processes when no GPU is used")
     p.add_argument("--zip", dest="zip_path", default=None, help="also pack the submission into this zip")
@@ -112,6 +130,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _check_paths(parser, args)
     where = f" [rank {os.environ['RANK']}]" if "RANK" in os.environ else ""
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s{where} %(levelname)s %(name)s: %(message)s")
+    _log_rcms_settings(sys.argv[1:] if argv is None else list(argv), args)
     if not args.sam2_checkpoint:
         logging.getLogger("vos_inference_ddp").warning("no --sam2_checkpoint: the model keeps its random initial weights")
     # SIGTERM (schedulers, kill) unwinds like Ctrl-C: the video being written is discarded, not left half-done

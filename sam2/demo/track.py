@@ -49,7 +49,7 @@ class TrackSettings:
         box: ``(x0, y0, x1, y1)`` in video pixels on the first frame.
         mask: a first-frame mask image (non-zero pixels = the object), the video's size.
         checkpoint, config: the model; None / the demo config = the shipped demo model.
-        rcms: RCMS on (N = 4 promoted frames, tau = 0.6) or off.
+        rcms: RCMS on (N and tau of the published RCMS configs: 4 and 0.6) or off.
         overlay: ``"gif"`` or ``"mp4"`` (the MP4 needs PyAV).
         fps: frame rate of the overlay.
         max_overlay_side: the overlay is scaled down so its longer side is at most this.
@@ -202,7 +202,14 @@ def _build_predictor(settings: TrackSettings):
     checkpoint = Path(settings.checkpoint) if settings.checkpoint is not None else require_demo_checkpoint()
     if not checkpoint.is_file():
         raise TrackError(f"{checkpoint}: checkpoint not found")
-    rcms = {"num_prev_frames_to_promote": 4, "low_quality_threshold": 0.6} if settings.rcms else {"num_prev_frames_to_promote": 0}
+    if settings.rcms:  # the published RCMS configs' N and tau, as in the held-out demo's RCMS-on run
+        from sam2.demo.pipeline import rcms_reference
+
+        reference = rcms_reference()
+        rcms = {"num_prev_frames_to_promote": int(reference["num_prev_frames_to_promote"]),
+                "low_quality_threshold": float(reference["low_quality_threshold"])}
+    else:
+        rcms = {"num_prev_frames_to_promote": 0}
     return build_sam2_video_predictor(settings.config, str(checkpoint), device="cpu", **rcms)
 
 

@@ -11,7 +11,8 @@ class InferenceOptions:
     """Everything a worker needs to run a split; mirrors the command-line flags one to one.
 
     ``num_prev_frames_to_promote`` / ``low_quality_threshold`` are forwarded to
-    ``build_sam2_video_predictor`` unchanged (``None`` there means "take the config's value").
+    ``build_sam2_video_predictor`` unchanged; ``None`` (the default here) means "take the
+    config's ``rcms:`` block". The command line has its own defaults (the published baseline's).
     """
 
     sam2_cfg: str
@@ -26,14 +27,17 @@ class InferenceOptions:
     apply_postprocessing: bool = False
     track_object_appearing_later_in_video: bool = False
     use_vos_optimized_video_predictor: bool = False
-    num_prev_frames_to_promote: Optional[int] = 4
-    low_quality_threshold: Optional[float] = 0.6
+    num_prev_frames_to_promote: Optional[int] = None
+    low_quality_threshold: Optional[float] = None
     num_gpus: Optional[int] = 0  # None: every visible GPU
     num_workers: int = 1
     zip_path: Optional[Path] = None
     rcms_record_dir: Optional[Path] = None
     seed: int = 0
     show_progress: bool = True
+    #: a re-run skips videos whose output folder is complete; False recomputes and replaces them
+    #: (the official single-process ``tools/vos_inference.py`` always recomputes)
+    skip_complete: bool = True
 
 
 @dataclass

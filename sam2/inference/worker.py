@@ -130,7 +130,9 @@ def _run_one(
 
     try:
         frame_names = split.frames(name)
-        if video_output_complete(options.output_mask_dir, name, frame_names, options.per_obj_png_file):
+        if options.skip_complete and video_output_complete(
+            options.output_mask_dir, name, frame_names, options.per_obj_png_file
+        ):
             bar.update(count)
             return VideoResult(name, "skipped", len(frame_names), rank=rank)
         torch.manual_seed(options.seed)  # same result whichever worker runs the video, in any order

@@ -5,8 +5,8 @@ The model (``SAM2Base.track_step``) reads an object's memory from a
 ``num_maskmem - 1`` tracked frames (times the temporal stride) for spatial memory, and the
 object pointers of up to ``max_obj_ptrs_in_encoder - 1`` previous tracked frames. A
 :class:`MemoryBank` owns that ``TrackMemory`` and drops non-conditioning entries that fall
-behind this read window (:class:`ReadWindow`), so the memory of a long video stays
-bounded. Entries are kept when
+behind the model's read window (:class:`~sam2.modeling.read_window.ReadWindow`, which
+decides what is read and what may go), so the memory of a long video stays bounded. Entries are kept when
 
 * they are conditioning frames (prompts, frames promoted by a policy such as RCMS),
 * they lie within the read window of the frame just tracked (on the side it came from),
@@ -18,47 +18,12 @@ With these rules dropping an entry never changes a later result of a propagation
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional
 
-import torch
-
+from sam2.modeling.read_window import ReadWindow
 from sam2.modeling.track_types import FrameOutput, TrackMemory
 
-
-@dataclass(frozen=True)
-class ReadWindow:
-    """How far back (in frames) tracking a frame can read another frame's memory.
-
-    Attributes:
-        reach: a frame ``t`` tracked forward reads non-conditioning memory of frames in
-            ``[t - reach, t - 1]`` only (mirrored for reverse tracking).
-    """
-
-    reach: int
-
-    @staticmethod
-    def for_model(
-        num_maskmem: int,
-        memory_temporal_stride: int,
-        use_obj_ptrs_in_encoder: bool,
-        max_obj_ptrs_in_encoder: int,
-        num_frames: Optional[int] = None,
-    ) -> "ReadWindow":
-        """The window of a SAM2 model.
-
-        Spatial memories reach back ``(num_maskmem - 1) * stride`` frames at most; object
-        pointers ``min(num_frames, max_obj_ptrs_in_encoder) - 1`` frames. One extra frame of
-        margin is kept on each.
-        """
-        mask_reach = max(num_maskmem - 1, 0) * max(int(memory_temporal_stride), 1) + 1
-        ptr_reach = 0
-        if use_obj_ptrs_in_encoder:
-            limit = max_obj_ptrs_in_encoder
-            if num_frames is not None:
-                limit = min(limit, num_frames)
-            ptr_reach = max(limit, 0)
-        return ReadWindow(reach=max(mask_reach, ptr_reach))
+__all__ = ["MemoryBank", "ReadWindow"]
 
 
 class MemoryBank:
@@ -122,10 +87,31 @@ class MemoryBank:
         self.memory.cond.clear()
         self.memory.non_cond.clear()
 
-    def clear_non_cond_around(self, frame_idx: int, radius: int) -> None:
-        """Drop tracked outputs within ``radius`` frames of ``frame_idx`` (both sides)."""
+    def clear_non_cond_around(self, frame_idx: int) -> None:
+        """Drop tracked outputs within the window's :attr:`~ReadWindow.clear_radius` of
+        ``frame_idx`` (both sides): the official ``clear_non_cond_mem_around_input``."""
+        radius = self.window.clear_radius
         for t in range(frame_idx - radius, frame_idx + radius + 1):
             self.memory.non_cond.pop(t, None)
+
+    def is_cond(self, frame_idx: int) -> bool:
+        return frame_idx in self.memory.cond
+
+    def missing_reads(self, frame_idx: int, reverse: bool, tracked: Iterable[int]) -> List[int]:
+        """Frames of ``tracked`` that tracking ``frame_idx`` would read but that are no longer
+        stored (evicted), in increasing order."""
+        tracked = set(tracked)
+        return sorted(t for t in self.window.read_span(frame_idx, reverse)
+                      if t in tracked and t not in self)
+
+    def read_layout(self, frame_idx: int, reverse: bool) -> tuple:
+        """``(conditioning frames, tracked frames within reach)`` read when tracking ``frame_idx``,
+        or ``None`` when one of them has no encoded memory yet (then the object runs alone)."""
+        near = tuple(sorted(t for t in self.memory.non_cond if self.window.reads(frame_idx, reverse, t)))
+        frames = (*self.memory.cond, *near)
+        if any(self.get(t).maskmem_features is None for t in frames):
+            return None
+        return tuple(self.memory.cond), near
 
     def evict(self, frame_idx: int, reverse: bool, keep: Iterable[int] = ()) -> List[int]:
         """Drop tracked outputs that no later frame can read after tracking ``frame_idx``.
@@ -140,35 +126,13 @@ class MemoryBank:
         """
         if not self.evict_enabled:
             return []
-        reach = self.window.reach
-        if reverse:
-            behind = [t for t in self.memory.non_cond if t > frame_idx + reach]
-        else:
-            behind = [t for t in self.memory.non_cond if t < frame_idx - reach]
-        if not behind:
-            return []
-        protected = set(keep)
         cond_frames = list(self.memory.cond)
-        dropped = []
-        for t in behind:
-            if t in protected:
-                continue
-            if any(abs(t - c) <= reach for c in cond_frames):
-                continue
+        protected = set(keep)
+        dropped = [
+            t for t in self.memory.non_cond
+            if t not in protected and self.window.evictable(t, frame_idx, reverse, cond_frames)
+        ]
+        for t in dropped:
             del self.memory.non_cond[t]
-            dropped.append(t)
         self.num_evicted += len(dropped)
         return dropped
-
-    def storage_bytes(self) -> int:
-        """Bytes held by the stored tensors (shared positional encodings counted once)."""
-        seen = set()
-        total = 0
-        for store in (self.memory.cond, self.memory.non_cond):
-            for out in store.values():
-                for t in (out.pred_masks, out.obj_ptr, out.object_score_logits,
-                          out.maskmem_features, out.ious, out.quality):
-                    if isinstance(t, torch.Tensor) and t.data_ptr() not in seen:
-                        seen.add(t.data_ptr())
-                        total += t.numel() * t.element_size()
-        return total
