@@ -12,6 +12,7 @@ from sam2.data.synthetic import SyntheticConfig, generate_video
 
 ROOT = Path(__file__).resolve().parents[2]
 NUM_FRAMES = 6
+pytestmark = pytest.mark.slow  # the shipped model on a clip
 
 
 def _load_tool():
