@@ -210,7 +210,10 @@ def _build_predictor(settings: TrackSettings):
                 "low_quality_threshold": float(reference["low_quality_threshold"])}
     else:
         rcms = {"num_prev_frames_to_promote": 0}
-    return build_sam2_video_predictor(settings.config, str(checkpoint), device="cpu", **rcms)
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return build_sam2_video_predictor(settings.config, str(checkpoint), device=device, **rcms)
 
 
 def track_video(settings: TrackSettings) -> TrackResult:

@@ -118,3 +118,14 @@ def test_bad_input_is_named(tmp_path, clip, capsys):
     assert tool.main(["--video", str(clip["frames"]), "--mask", str(empty), "--output-dir", str(tmp_path / "d"),
                       "--no-progress"]) == 1
     assert "empty.png" in capsys.readouterr().err
+
+
+def test_mp4_without_pyav_names_the_extra(tmp_path, monkeypatch, capsys):
+    import sys
+
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"not decoded: PyAV is checked first")
+    monkeypatch.setitem(sys.modules, "av", None)  # import av -> ImportError
+    tool = _load_tool()
+    assert tool.main(["--video", str(video), "--points", "1,1", "--output-dir", str(tmp_path / "o"), "--no-progress"]) == 1
+    assert "sam2-rcms[video]" in capsys.readouterr().err
