@@ -87,21 +87,8 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
 
 
 def options_from_args(args: argparse.Namespace) -> InferenceOptions:
-    return InferenceOptions(
-        sam2_cfg=args.sam2_cfg,
-        sam2_checkpoint=args.sam2_checkpoint or None,
-        output_mask_dir=Path(args.output_mask_dir),
-        base_video_dir=Path(args.base_video_dir),
-        input_mask_dir=Path(args.input_mask_dir),
-        video_list_file=None if args.video_list_file is None else Path(args.video_list_file),
-        score_thresh=args.score_thresh,
-        use_all_masks=args.use_all_masks,
-        per_obj_png_file=args.per_obj_png_file,
-        apply_postprocessing=args.apply_postprocessing,
-        track_object_appearing_later_in_video=args.track_object_appearing_later_in_video,
-        use_vos_optimized_video_predictor=args.use_vos_optimized_video_predictor,
-        num_prev_frames_to_promote=args.num_prev_frames_to_promote,
-        low_quality_threshold=args.low_quality_threshold,
+    return InferenceOptions.from_args(
+        args,
         num_gpus=1 if torch.cuda.is_available() else 0,
         num_workers=1,
         show_progress=_BARS_WANTED,

@@ -110,21 +110,8 @@ def parse_policy_opts(items: Sequence[str]) -> dict:
 
 
 def options_from_args(args: argparse.Namespace) -> InferenceOptions:
-    return InferenceOptions(
-        sam2_cfg=args.sam2_cfg,
-        sam2_checkpoint=args.sam2_checkpoint or None,
-        output_mask_dir=Path(args.output_mask_dir),
-        base_video_dir=Path(args.base_video_dir),
-        input_mask_dir=Path(args.input_mask_dir),
-        video_list_file=None if args.video_list_file is None else Path(args.video_list_file),
-        score_thresh=args.score_thresh,
-        use_all_masks=args.use_all_masks,
-        per_obj_png_file=args.per_obj_png_file,
-        apply_postprocessing=args.apply_postprocessing,
-        track_object_appearing_later_in_video=args.track_object_appearing_later_in_video,
-        use_vos_optimized_video_predictor=args.use_vos_optimized_video_predictor,
-        num_prev_frames_to_promote=args.num_prev_frames_to_promote,
-        low_quality_threshold=args.low_quality_threshold,
+    return InferenceOptions.from_args(
+        args,
         memory_policy=args.memory_policy,
         policy_opts=tuple(sorted(parse_policy_opts(args.policy_opt).items())),
         num_gpus=args.num_gpus,

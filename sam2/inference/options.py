@@ -1,6 +1,7 @@
 """Typed settings of an inference run and the records its workers hand back."""
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -42,6 +43,30 @@ class InferenceOptions:
     #: a re-run skips videos whose output folder is complete; False recomputes and replaces them
     #: (the official single-process ``tools/vos_inference.py`` always recomputes)
     skip_complete: bool = True
+
+    #: the flags the official ``tools/vos_inference.py`` defines, shared by both our tools
+    OFFICIAL_FLAGS = (
+        "score_thresh", "use_all_masks", "per_obj_png_file", "apply_postprocessing",
+        "track_object_appearing_later_in_video", "use_vos_optimized_video_predictor",
+        "num_prev_frames_to_promote", "low_quality_threshold",
+    )
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, **more) -> "InferenceOptions":
+        """Options from a parsed command line of ``tools/vos_inference.py`` or
+        ``tools/vos_inference_ddp.py``: the official flags and paths, plus ``more`` (the
+        fields only one tool has)."""
+        video_list = getattr(args, "video_list_file", None)
+        return cls(
+            sam2_cfg=args.sam2_cfg,
+            sam2_checkpoint=args.sam2_checkpoint or None,
+            output_mask_dir=Path(args.output_mask_dir),
+            base_video_dir=Path(args.base_video_dir),
+            input_mask_dir=Path(args.input_mask_dir),
+            video_list_file=None if video_list is None else Path(video_list),
+            **{name: getattr(args, name) for name in cls.OFFICIAL_FLAGS},
+            **more,
+        )
 
 
 @dataclass
