@@ -39,7 +39,7 @@ from sam2.modeling.sam2_base import SAM2Base
 from sam2.modeling.track_types import PointInputs
 from sam2.video.frame_source import open_frame_source
 from sam2.video.frame_step import MISSING_OBJECT_LOGIT, FrameStepMixin
-from sam2.video.memory_bank import MemoryBank
+from sam2.video.memory_bank import EVICTION_MODES, MemoryBank
 from sam2.video.policies import MemoryPolicy, PolicySpec, resolve_policy
 from sam2.video.prompts import ArrayLike, PromptError, as_tensor, assemble_clicks
 from sam2.video.state import FeatureCache, InferenceState, ObjectTrack, UnknownObjectError
@@ -151,17 +151,26 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
         offload_state_to_cpu: bool = False,
         async_loading_frames: bool = False,
         *,
-        evict_memory: bool = True,
+        memory_eviction: str = "offload",
+        evict_memory: Optional[bool] = None,
         memory_dtype: Optional[Union[str, torch.dtype]] = None,
         frame_cache_size: int = 4,
     ) -> InferenceState:
         """Open a video (JPEG folder or video file) and return its inference state.
 
         Frames are read lazily. ``async_loading_frames`` decodes upcoming frames in a
-        background thread. ``evict_memory=False`` keeps every frame's memory like the
-        official predictor (needed only for corrections far from any prompt after a long
-        propagation). ``memory_dtype`` overrides :attr:`memory_dtype` for this video.
+        background thread. ``memory_eviction`` says what happens to memory no propagation
+        reads any more (:mod:`sam2.video.memory_bank`): ``"offload"`` (default) moves it to
+        the host, where corrections and later propagations read it back (device memory flat,
+        results of the official predictor); ``"drop"`` deletes it (memory flat everywhere; a
+        correction that needs it raises); ``"off"`` keeps everything on the device like the
+        official predictor. ``evict_memory=True`` / ``False`` are older spellings of ``"drop"`` /
+        ``"off"``. ``memory_dtype`` overrides :attr:`memory_dtype` for this video.
         """
+        if evict_memory is not None:
+            memory_eviction = "drop" if evict_memory else "off"
+        if memory_eviction not in EVICTION_MODES:
+            raise ValueError(f"memory_eviction={memory_eviction!r}: expected one of {', '.join(EVICTION_MODES)}")
         device = self.device
         frames = open_frame_source(
             video_path,
@@ -179,7 +188,7 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
             storage_device=torch.device("cpu") if offload_state_to_cpu else device,
             offload_video_to_cpu=offload_video_to_cpu,
             offload_state_to_cpu=offload_state_to_cpu,
-            evict_memory=evict_memory,
+            memory_eviction=memory_eviction,
             memory_dtype=self.memory_dtype if memory_dtype is None else _as_dtype(memory_dtype),
             features=FeatureCache(capacity=1),
             policy=self.memory_policy,
@@ -187,6 +196,17 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
         # warm up: decode frame 0 and cache its features (fails early on a bad first frame)
         self._frame_features(state, 0)
         return state
+
+    def open_stream(self, first_frame, *, offload_state_to_cpu: bool = False,
+                    memory_dtype: Optional[Union[str, torch.dtype]] = None):
+        """Start tracking live frames from ``first_frame`` (``[H, W, 3]`` uint8, PIL image or
+        tensor): returns a :class:`~sam2.video.stream.VideoStream` (prompts on its current
+        frame, ``push(frame)`` for every next frame, ``close()``). No video length, no
+        look-ahead; the same per-frame step as :meth:`propagate_in_video`."""
+        from sam2.video.stream import VideoStream
+
+        return VideoStream(self, first_frame, offload_state_to_cpu=offload_state_to_cpu,
+                           memory_dtype=memory_dtype)
 
     def _get_or_add_track(self, state: InferenceState, obj_id: int, frame_idx: int) -> ObjectTrack:
         if state.propagating:
@@ -196,7 +216,7 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
             )
         track = state.tracks.get(obj_id)
         if track is None:
-            bank = MemoryBank(self.read_window(state.num_frames), evict=state.evict_memory)
+            bank = MemoryBank(self.read_window(state.num_frames), evict=state.memory_eviction)
             track = ObjectTrack(obj_id=obj_id, bank=bank,
                                 policy_state=state.policy.new_object_state())
             state.tracks[obj_id] = track
@@ -218,8 +238,8 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
             raise RuntimeError(
                 f"cannot correct object {track.obj_id} on frame {frame_idx}: the memory of "
                 f"frames {gone[0]}..{gone[-1]} that this frame reads was released during "
-                "propagation (memory eviction). Re-run propagate_in_video up to this frame "
-                "first, or open the video with init_state(..., evict_memory=False)"
+                "propagation (memory_eviction='drop'). Re-run propagate_in_video up to this "
+                "frame first, or open the video with init_state(..., memory_eviction='offload')"
             )
 
     def _prompt_frame(
@@ -291,6 +311,11 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
             coords = coords / torch.tensor([state.video_width, state.video_height])
         coords = (coords * self.image_size).to(state.device)
         lab = lab.to(state.device)
+        if not clear_old_points and obj_id not in state.tracks:
+            raise UnknownObjectError(
+                f"{where}: clear_old_points=False refines an existing object, but object "
+                f"{obj_id!r} was never added; objects in this video: {state.obj_ids} (use "
+                "clear_old_points=True to add a new object)")
 
         track = self._get_or_add_track(state, obj_id, frame_idx)
         previous = None if clear_old_points else track.point_inputs.get(frame_idx)

@@ -142,7 +142,7 @@ class SAM2MemoryMixin:
     # memory tokens and attention
     # ================================================================================
     def _spatial_memory_tokens(
-        self, refs: Sequence[MemoryFrameRef], batch: int, device: torch.device, dtype: torch.dtype,
+        self, refs: Sequence[MemoryFrameRef], device: torch.device, dtype: torch.dtype,
     ) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
         """Tokens ``[h*w, B, C_mem]`` and encodings (spatial + temporal) of each stored memory.
 
@@ -189,7 +189,7 @@ class SAM2MemoryMixin:
         self, selection: MemorySelection, batch: int, device: torch.device, dtype: torch.dtype,
     ) -> Tuple[torch.Tensor, torch.Tensor, int]:
         """Concatenate spatial then pointer tokens: ``(memory [M, B, C_mem], pos [M, B, C_mem], n_ptr_tokens)``."""
-        tokens, encodings = self._spatial_memory_tokens(selection.spatial, batch, device, dtype)
+        tokens, encodings = self._spatial_memory_tokens(selection.spatial, device, dtype)
         ptrs, ptr_enc = self._pointer_tokens(selection, batch, device, dtype)
         num_ptr_tokens = 0
         if ptrs is not None:

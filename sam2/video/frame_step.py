@@ -28,6 +28,7 @@ from sam2.video.policies import FrameDecision
 from sam2.video.rcms import mask_quality
 from sam2.video.state import FrameFeatures, InferenceState, ObjectTrack
 
+__all__ = ["FrameStepMixin", "Inferred", "MISSING_OBJECT_LOGIT"]
 
 
 class Inferred(NamedTuple):
@@ -39,21 +40,25 @@ class Inferred(NamedTuple):
     vision_feats: List[torch.Tensor]  # the frame's features, expanded to the batch
 
 
-def _stack_memories(banks: Sequence, frame_idx: int, reverse: bool) -> TrackMemory:
+def _stack_memories(banks: Sequence, frame_idx: int, reverse: bool, device: torch.device) -> TrackMemory:
     """One ``TrackMemory`` of ``B`` objects from ``B`` banks with the same read layout.
 
     Conditioning frames and the tracked frames the window lets ``frame_idx`` read are stacked
-    along the batch dimension; nothing else can be read.
+    along the batch dimension on ``device`` (entries may have been offloaded to the host);
+    nothing else can be read.
     """
     first = banks[0]
     merged = TrackMemory()
 
+    def cat(tensors: List[torch.Tensor]) -> torch.Tensor:
+        return torch.cat([t.to(device, non_blocking=True) for t in tensors], dim=0)
+
     def stack(outs: List[FrameOutput]) -> FrameOutput:
         return FrameOutput(
             pred_masks=outs[0].pred_masks,  # not read by memory attention
-            obj_ptr=torch.cat([o.obj_ptr for o in outs], dim=0),
-            object_score_logits=torch.cat([o.object_score_logits for o in outs], dim=0),
-            maskmem_features=torch.cat([o.maskmem_features for o in outs], dim=0),
+            obj_ptr=cat([o.obj_ptr for o in outs]),
+            object_score_logits=cat([o.object_score_logits for o in outs]),
+            maskmem_features=cat([o.maskmem_features for o in outs]),
             maskmem_pos_enc=outs[0].maskmem_pos_enc,
         )
 
@@ -123,7 +128,7 @@ class FrameStepMixin:
             memory.selector = None if policy is None else policy.memory_selector(tracks[0].policy_state)
             vision, pos = feats.vision_feats, feats.vision_pos_embeds
         else:
-            memory = _stack_memories([t.bank for t in tracks], frame_idx, reverse)
+            memory = _stack_memories([t.bank for t in tracks], frame_idx, reverse, state.device)
             vision = [x.expand(-1, batch, -1) for x in feats.vision_feats]
             pos = [x.expand(-1, batch, -1) for x in feats.vision_pos_embeds]
         out = self.track_step(

@@ -15,15 +15,46 @@ decides what is read and what may go), so the memory of a long video stays bound
 * the memory-selection policy asks to keep them (RCMS keeps its promotion candidates).
 
 With these rules dropping an entry never changes a later result of a propagation.
+
+What happens to an entry that falls behind the window is the bank's *eviction mode*:
+
+* ``"offload"`` (default): it moves to the host (CPU) as it is (memory features in their
+  storage dtype, bfloat16 by default; low-res logits, pointer and scores in float32) and stays
+  readable: a correction anywhere, and any later propagation, reads it back (moved to the
+  compute device on read) and gets the official predictor's results. Device memory stays
+  flat in video length; host memory grows by one entry per frame and object.
+* ``"drop"``: it is deleted (strict mode for very long videos): host and device memory both
+  stay flat, and a correction that would read dropped memory raises a clear error.
+* ``"off"``: nothing moves (the official behaviour: everything stays on the device).
 """
 from __future__ import annotations
 
 from typing import Dict, Iterable, List, Optional
 
+import torch
+
 from sam2.modeling.read_window import ReadWindow
 from sam2.modeling.track_types import FrameOutput, TrackMemory
 
-__all__ = ["MemoryBank", "ReadWindow"]
+__all__ = ["MemoryBank", "ReadWindow", "EVICTION_MODES"]
+
+#: what eviction does with an entry behind the read window (see the module docstring)
+EVICTION_MODES = ("offload", "drop", "off")
+_HOST = torch.device("cpu")
+
+
+def _to_host(out: FrameOutput) -> FrameOutput:
+    """The same entry with its tensors on the host (no copy when already there)."""
+    def host(t):
+        return t.to(_HOST) if isinstance(t, torch.Tensor) else t
+
+    return FrameOutput(
+        pred_masks=host(out.pred_masks), obj_ptr=host(out.obj_ptr),
+        object_score_logits=host(out.object_score_logits),
+        maskmem_features=host(out.maskmem_features),
+        maskmem_pos_enc=out.maskmem_pos_enc,  # one shared copy for the whole video
+        ious=host(out.ious), quality=host(out.quality),
+    )
 
 
 class MemoryBank:
@@ -31,18 +62,29 @@ class MemoryBank:
 
     Args:
         window: the model's read window, used by :meth:`evict`.
-        evict: when ``False`` nothing is ever dropped (the official behaviour).
+        evict: ``True`` drops entries behind the window (``"drop"``), ``False`` never evicts
+            (``"off"``); or one of :data:`EVICTION_MODES` (the video predictor's default is
+            ``"offload"``).
     """
 
-    def __init__(self, window: ReadWindow, evict: bool = True) -> None:
+    def __init__(self, window: ReadWindow, evict: "bool | str" = True) -> None:
+        mode = {True: "drop", False: "off"}.get(evict, evict) if isinstance(evict, bool) else evict
+        if mode not in EVICTION_MODES:
+            raise ValueError(f"memory eviction mode {evict!r}: expected one of {', '.join(EVICTION_MODES)}")
         self.window = window
-        self.evict_enabled = evict
+        self.mode: str = mode
         self.memory = TrackMemory()
-        #: frames dropped so far (for tests and diagnostics)
+        #: frames evicted (dropped or offloaded) so far (for tests and diagnostics)
         self.num_evicted = 0
+        #: frames currently held on the host by ``"offload"``
+        self.offloaded: set = set()
         #: conditioning frames whose neighbours need not be kept for a later propagation
         #: (promoted with ``protect_neighbours=False``, e.g. DAM4SAM anchors)
         self.unanchored: set = set()
+
+    @property
+    def evict_enabled(self) -> bool:
+        return self.mode != "off"
 
     # -- views ----------------------------------------------------------------------
     @property
@@ -62,6 +104,7 @@ class MemoryBank:
     # -- updates --------------------------------------------------------------------
     def put(self, frame_idx: int, out: FrameOutput, is_cond: bool) -> None:
         """Store ``out`` as frame ``frame_idx``'s conditioning or tracked output."""
+        self.offloaded.discard(frame_idx)
         if is_cond:
             self.memory.cond[frame_idx] = out
             self.unanchored.discard(frame_idx)
@@ -75,6 +118,7 @@ class MemoryBank:
 
         ``protect_neighbours=False``: eviction does not keep the tracked frames around it for
         a later propagation starting there (its policy promotes many frames over a video)."""
+        self.offloaded.discard(frame_idx)
         out = self.memory.non_cond.pop(frame_idx)
         self.memory.cond[frame_idx] = out
         if not protect_neighbours:
@@ -95,6 +139,7 @@ class MemoryBank:
         return self.memory.cond.pop(frame_idx, None)
 
     def clear(self) -> None:
+        self.offloaded.clear()
         self.memory.cond.clear()
         self.memory.non_cond.clear()
         self.unanchored.clear()
@@ -126,7 +171,8 @@ class MemoryBank:
         return tuple(self.memory.cond), near
 
     def evict(self, frame_idx: int, reverse: bool, keep: Iterable[int] = ()) -> List[int]:
-        """Drop tracked outputs that no later frame can read after tracking ``frame_idx``.
+        """Evict tracked outputs that no later frame can read after tracking ``frame_idx``:
+        drop them, or move them to the host (see the module docstring).
 
         Args:
             frame_idx: the frame just tracked.
@@ -134,17 +180,22 @@ class MemoryBank:
             keep: frames a memory-selection policy still needs.
 
         Returns:
-            the dropped frame indices.
+            the evicted frame indices.
         """
-        if not self.evict_enabled:
+        if self.mode == "off":
             return []
         cond_frames = [c for c in self.memory.cond if c not in self.unanchored]
         protected = set(keep)
-        dropped = [
+        evicted = [
             t for t in self.memory.non_cond
-            if t not in protected and self.window.evictable(t, frame_idx, reverse, cond_frames)
+            if t not in protected and t not in self.offloaded
+            and self.window.evictable(t, frame_idx, reverse, cond_frames)
         ]
-        for t in dropped:
-            del self.memory.non_cond[t]
-        self.num_evicted += len(dropped)
-        return dropped
+        for t in evicted:
+            if self.mode == "drop":
+                del self.memory.non_cond[t]
+            else:
+                self.memory.non_cond[t] = _to_host(self.memory.non_cond[t])
+                self.offloaded.add(t)
+        self.num_evicted += len(evicted)
+        return evicted

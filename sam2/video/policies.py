@@ -23,6 +23,13 @@ After the hook the step encodes the chosen mask into memory (when admitted), sto
 in the bank, and evicts what the read window no longer needs except the frames the policy
 names in :meth:`MemoryPolicy.frames_to_retain`. Prompted frames never reach the hook.
 
+A refused frame (``admit = False``) leaves its recent-memory slot empty: the model reads the
+fixed slots of :meth:`~sam2.modeling.read_window.ReadWindow.mask_slots`. A policy that wants
+the slots filled from admitted frames only, further back (as SAMURAI selects its memory), needs
+that rule in the read window (the one place the model, the bank and eviction ask), not in a
+second code path. Batching is unaffected: objects whose stored frames differ in admission run
+separately (``MemoryBank.read_layout``).
+
 Per-object policy state lives in the object's track (``ObjectTrack.policy_state``), created by
 :meth:`MemoryPolicy.new_object_state`, so ``reset_state`` / ``init_state`` clear it. What a
 policy did is read generically with :meth:`MemoryPolicy.records` (per object, a list of

@@ -196,7 +196,9 @@ class RCMSPolicy(MemoryPolicy):
             if bank.non_cond[t].quality is None:
                 known[t] = 1.0  # an entry without quality counts as perfect (baseline rule)
         if with_tensor:
-            stacked = torch.cat([bank.non_cond[t].quality.reshape(-1)[:1].float()
+            # entries may live on the device or (offloaded) on the host
+            device = bank.non_cond[with_tensor[0]].quality.device
+            stacked = torch.cat([bank.non_cond[t].quality.reshape(-1)[:1].float().to(device)
                                  for t in with_tensor])
             for t, q in zip(with_tensor, stacked.tolist()):  # one device->host copy
                 known[t] = q

@@ -138,7 +138,8 @@ class InferenceState:
     storage_device: torch.device
     offload_video_to_cpu: bool
     offload_state_to_cpu: bool
-    evict_memory: bool
+    #: what eviction does with memory behind the read window: "offload", "drop" or "off"
+    memory_eviction: str
     memory_dtype: torch.dtype
     #: the predictor's memory policy when the state was opened (its per-object state lives
     #: in each track)

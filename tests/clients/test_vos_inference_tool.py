@@ -72,7 +72,8 @@ def _run(tool, root: Path, out: Path, demo_paths, *flags: str, ann: str = "Annot
 def _predictor(demo_paths, per_obj_png_file: bool):
     config, checkpoint = demo_paths
     overlap = "false" if per_obj_png_file else "true"
-    return build_sam2_video_predictor(config, checkpoint, device="cpu", apply_postprocessing=False,
+    return build_sam2_video_predictor(config_file=config, ckpt_path=checkpoint, device="cpu",
+                                      apply_postprocessing=False, vos_optimized=False,
                                       hydra_overrides_extra=[f"++model.non_overlap_masks={overlap}"])
 
 
