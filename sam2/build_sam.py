@@ -41,7 +41,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 DeviceLike = Union[str, torch.device, None]
 
 _VIDEO_PREDICTOR_TARGET = "sam2.sam2_video_predictor.SAM2VideoPredictor"
-_VOS_PREDICTOR_TARGET = "sam2.sam2_video_predictor.SAM2VideoPredictorVOS"
+_VOS_PREDICTOR_TARGET = "sam2.sam2_video_predictor_vos.SAM2VideoPredictorVOS"
 
 # Post-processing the official builders switch on with ``apply_postprocessing=True``.
 _IMAGE_POSTPROCESSING: Tuple[str, ...] = (
@@ -353,7 +353,8 @@ def build_sam2_video_predictor(
         config_file, ckpt_path, device, mode, hydra_overrides_extra: as in :func:`build_sam2`.
         apply_postprocessing: as upstream: dynamic multimask via stability, binarised click
             masks for the memory encoder, ``fill_hole_area=8``.
-        vos_optimized: use the VOS-optimised predictor (``torch.compile`` on CUDA).
+        vos_optimized: use the VOS-optimised predictor (``torch.compile`` of the hot modules,
+            on CPU and CUDA; see ``sam2.sam2_video_predictor_vos``).
         num_prev_frames_to_promote: RCMS frames promoted at a disappearance; given explicitly
             it also switches RCMS (> 0: on, 0: off). Config: ``rcms.num_prev_frames_to_promote``.
         low_quality_threshold: RCMS quality threshold (``rcms.low_quality_threshold``).

@@ -482,34 +482,11 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
         return build_sam2_video_predictor_hf(model_id, **kwargs)
 
 
-class SAM2VideoPredictorVOS(SAM2VideoPredictor):
-    """The video predictor for VOS benchmarks: hot modules compiled with ``torch.compile``
-    when running on CUDA, eager elsewhere. Compilation is deferred to the first
-    ``init_state`` (when the model sits on its final device); this includes the image
-    encoder requested by ``compile_image_encoder=True``. Memory attention stays eager because
-    its number of memories varies (more so with RCMS), as in the MOSEv2 baseline."""
+def __getattr__(name: str):
+    # ``SAM2VideoPredictorVOS`` lives in its own module (which imports this one); it stays
+    # importable from here, where the official package has it.
+    if name == "SAM2VideoPredictorVOS":
+        from sam2.sam2_video_predictor_vos import SAM2VideoPredictorVOS
 
-    def __init__(self, *args, compile_image_encoder: bool = False, **kwargs) -> None:
-        super().__init__(*args, compile_image_encoder=False, **kwargs)
-        self._compile_image_encoder = compile_image_encoder
-        self._compiled = False
-
-    def _compile_hot_modules(self) -> None:
-        if self._compiled:
-            return
-        self._compiled = True
-        if self.device.type != "cuda":
-            logger.info("SAM2VideoPredictorVOS: not on CUDA, running eagerly")
-            return
-        logger.info("compiling the memory encoder, prompt encoder and mask decoder "
-                    "(the first frames will be slow)")
-        options = dict(mode="max-autotune", fullgraph=True, dynamic=False)
-        if self._compile_image_encoder:
-            self.image_encoder.forward = torch.compile(self.image_encoder.forward, **options)
-        self.memory_encoder.forward = torch.compile(self.memory_encoder.forward, **options)
-        self.sam_prompt_encoder.forward = torch.compile(self.sam_prompt_encoder.forward, **options)
-        self.sam_mask_decoder.forward = torch.compile(self.sam_mask_decoder.forward, **options)
-
-    def init_state(self, *args, **kwargs) -> InferenceState:
-        self._compile_hot_modules()
-        return super().init_state(*args, **kwargs)
+        return SAM2VideoPredictorVOS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -45,6 +45,8 @@ class DemoSettings:
         checkpoint: model checkpoint; None = the one shipped in ``sam2/checkpoints``.
         config: model config name or path.
         num_videos, num_frames, height, width: size of the held-out split.
+        split: ``"synthetic"`` (procedural videos) or ``"photo"`` (photographic videos made
+            only from the held-out photographs, :data:`sam2.data.photo_library.VAL_PHOTOS`).
         seed: seed of the held-out split (must differ from the training split's).
         num_prev_frames_to_promote, low_quality_threshold: RCMS settings of the "on" run;
             ``None`` takes the published RCMS configs' ``rcms:`` block (:func:`rcms_reference`).
@@ -61,6 +63,7 @@ class DemoSettings:
     num_frames: int = 32
     height: int = 180
     width: int = 240
+    split: str = "synthetic"
     seed: int = 0
     num_prev_frames_to_promote: Optional[int] = None
     low_quality_threshold: Optional[float] = None
@@ -73,6 +76,8 @@ class DemoSettings:
             raise ValueError(f"num_videos must be >= 1, got {self.num_videos}")
         if self.num_frames < 3:
             raise ValueError(f"num_frames must be >= 3 (the first and last frames are not scored), got {self.num_frames}")
+        if self.split not in ("synthetic", "photo"):
+            raise ValueError(f"split must be 'synthetic' or 'photo', got {self.split!r}")
         if self.num_prev_frames_to_promote is not None and self.num_prev_frames_to_promote < 1:
             raise ValueError("num_prev_frames_to_promote must be >= 1 for the RCMS-on run")
 
@@ -109,6 +114,8 @@ class DemoResult:
         video: the video shown in the pictures (None when pictures are off).
         gif, strip: picture paths (None when pictures are off).
         seconds: wall time per stage.
+        evaluations: per run (False = RCMS off, True = on), the scorer's
+            :class:`sam2.evaluation.EvaluationResult` (per-object scores, for bootstrap intervals).
     """
 
     rows: list[ScoreRow]
@@ -118,6 +125,7 @@ class DemoResult:
     gif: Optional[Path] = None
     strip: Optional[Path] = None
     seconds: dict[str, float] = field(default_factory=dict)
+    evaluations: dict = field(default_factory=dict)
 
     def metrics(self, rcms_on: bool) -> dict:
         """Dataset metrics of one run."""
@@ -136,6 +144,8 @@ def make_heldout_split(settings: DemoSettings) -> Path:
         height=settings.height,
         width=settings.width,
         seed=settings.seed,
+        photographic=1.0 if settings.split == "photo" else 0.0,
+        photo_split="val",
     )
     root = Path(settings.output_dir) / "data"
     return write_synthetic_split(root, config, overwrite=True, progress=settings.show_progress)
@@ -270,7 +280,7 @@ def run_demo(settings: DemoSettings) -> DemoResult:
     ]
     table = format_table(rows)
     _write_text(out / "scores_table.txt", table + "\n")
-    result = DemoResult(rows=rows, table=table, output_dir=out, seconds=seconds)
+    result = DemoResult(rows=rows, table=table, output_dir=out, seconds=seconds, evaluations=dict(results))
 
     if settings.pictures:
         from sam2.demo.visualize import VideoSources, read_rcms_marks, write_video_pictures

@@ -165,9 +165,9 @@ class VideoStream:
         from sam2.sam2_video_predictor import _as_dtype
 
         self.predictor = predictor
-        compile_hot_modules = getattr(predictor, "_compile_hot_modules", None)
-        if callable(compile_hot_modules):  # SAM2VideoPredictorVOS compiles on first use
-            compile_hot_modules()
+        warm_up = getattr(predictor, "warm_up", None)
+        if callable(warm_up):  # SAM2VideoPredictorVOS: compile and warm up, as init_state does
+            warm_up(1)
         device = predictor.device
         rgb = self._as_rgb(first_frame, "the first frame (frame 0) of the stream")
         height, width = rgb.shape[:2]

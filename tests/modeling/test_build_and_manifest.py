@@ -142,7 +142,8 @@ def test_build_sam2_postprocessing_and_kwargs_overrides() -> None:
 
 
 def test_video_predictor_settings_and_rcms_route() -> None:
-    from sam2.sam2_video_predictor import SAM2VideoPredictor, SAM2VideoPredictorVOS
+    from sam2.sam2_video_predictor import SAM2VideoPredictor
+    from sam2.sam2_video_predictor_vos import SAM2VideoPredictorVOS
 
     with _skip_weight_init():
         stock = build_sam2_video_predictor("sam2.1_hiera_t", device="cpu")

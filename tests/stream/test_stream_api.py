@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import build_instant
+from stream_helpers import build_instant
 from sam2.video.live_sources import LiveFrame
 from sam2.video.stream import (
     StreamClosedError, StreamFrameError, StreamMasks, StreamPromptError, VideoStream, open_stream,
@@ -173,7 +173,7 @@ def test_frames_are_not_kept_and_memory_is_bounded(predictor):
 def test_armed_rcms_bookkeeping_stays_bounded():
     """RCMS keeps a host copy of each tracked frame's quality while armed; the stream drops
     the copies of frames that left the object's memory, so they do not pile up."""
-    from conftest import script_outputs
+    from stream_helpers import script_outputs
 
     pred = script_outputs(build_instant(num_prev_frames_to_promote=2, low_quality_threshold=0.3))
     rng = np.random.RandomState(1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import build_instant, script_outputs
+from stream_helpers import build_instant, script_outputs
 
 
 def _prompt(target, masks, add):

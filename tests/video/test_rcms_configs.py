@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from sam2.build_sam import build_sam2_video_predictor
-from sam2.sam2_video_predictor import SAM2VideoPredictorVOS
+from sam2.sam2_video_predictor_vos import SAM2VideoPredictorVOS
 from sam2.video.policies import PlainSAM2Policy
 from sam2.video.rcms import RCMSPolicy
 
@@ -62,10 +62,12 @@ def test_builder_keywords_override_the_config():
     assert on.memory_policy.low_quality_threshold == 0.7
 
 
-def test_vos_optimized_keeps_the_knobs_and_runs_eagerly_on_cpu(tiny_clip):
+def test_vos_optimized_keeps_the_knobs_and_compiles_on_cpu(tiny_clip):
     torch.manual_seed(0)
+    # the "eager" compile backend captures the graphs without generating code (fast);
+    # tests/video/test_vos_compiled.py runs Inductor
     vos = build_sam2_video_predictor(INSTANT, None, device="cpu", vos_optimized=True,
-                                     num_prev_frames_to_promote=3)
+                                     num_prev_frames_to_promote=3, compile_backend="eager")
     assert isinstance(vos, SAM2VideoPredictorVOS)
     assert vos.memory_policy.num_prev_frames_to_promote == 3
     video_dir, masks = tiny_clip
@@ -74,4 +76,4 @@ def test_vos_optimized_keeps_the_knobs_and_runs_eagerly_on_cpu(tiny_clip):
     frames = [f for f, _, _ in vos.propagate_in_video(state, max_frame_num_to_track=1)]
     assert frames == [0, 1]
     for module in (vos.image_encoder, vos.memory_encoder, vos.sam_mask_decoder):
-        assert not hasattr(module.forward, "_torchdynamo_orig_callable")
+        assert hasattr(module.forward, "_torchdynamo_orig_callable")
