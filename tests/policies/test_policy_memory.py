@@ -18,7 +18,9 @@ def test_stored_frames_bounded(policy, tmp_path):
     pred = build_sam2_video_predictor(DEMO_CONFIG, str(DEMO_CKPT), device="cpu", apply_postprocessing=False,
                                       memory_policy=policy, num_prev_frames_to_promote=4,
                                       low_quality_threshold=0.6)
-    state = pred.init_state(str(tmp_path / "video" / "JPEGImages"))
+    # "drop": frames no later frame reads leave the memory (the default "offload" keeps them
+    # on the host for corrections)
+    state = pred.init_state(str(tmp_path / "video" / "JPEGImages"), memory_eviction="drop")
     for obj in (1, 2):
         pred.add_new_mask(state, 0, obj, masks[f"obj{obj}"][0])
     sizes = []
