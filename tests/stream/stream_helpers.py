@@ -13,7 +13,13 @@ ORACLE_SCRIPTS = Path(__file__).resolve().parents[1] / "parity" / "oracle_script
 if str(ORACLE_SCRIPTS) not in sys.path:
     sys.path.insert(0, str(ORACLE_SCRIPTS))
 
-from video_clip import make_clip  # noqa: E402
+from video_clip import make_clip  # noqa: E402,F401
+
+VIDEO_TESTS = Path(__file__).resolve().parents[1] / "video"
+if str(VIDEO_TESTS) not in sys.path:
+    sys.path.insert(0, str(VIDEO_TESTS))
+
+from scripted_outputs import script_outputs  # noqa: E402,F401
 
 INSTANT = "configs/sam2.1/sam2.1_hiera_instant.yaml"
 # a short read window (3 memories, 4 pointers) so that eviction happens within a few frames
@@ -32,29 +38,3 @@ def build_instant(overrides=SHORT_WINDOW, **kwargs):
 def read_frames(folder: Path):
     """The clip's frames as ``[H, W, 3]`` uint8 arrays, decoded like the offline source."""
     return [np.array(Image.open(p).convert("RGB")) for p in sorted(folder.glob("*.jpg"))]
-
-
-def script_outputs(predictor, absent=(), low_quality=()):
-    """Make the random model's tracked outputs scripted (present with a confident blob, absent
-    on ``absent``, low predicted IoU on ``low_quality``) so that RCMS fires. Offline and
-    streaming runs go through the same ``track_step``, so both see the same script."""
-    inner = type(predictor).track_step.__get__(predictor)
-
-    def scripted(**kw):
-        out = inner(**kw)
-        if kw["mask_inputs"] is not None or kw["point_inputs"] is not None:
-            return out
-        frame = kw["frame_idx"]
-        if frame in absent:
-            out.object_score_logits = torch.full_like(out.object_score_logits, -5.0)
-            out.pred_masks = torch.full_like(out.pred_masks, -1024.0)
-        else:
-            out.object_score_logits = torch.full_like(out.object_score_logits, 5.0)
-            masks = out.pred_masks.clone()
-            masks[..., 4:12, 4:12] = 6.0
-            out.pred_masks = masks
-        out.ious = torch.full_like(out.ious, 0.05 if frame in low_quality else 0.95)
-        return out
-
-    predictor.track_step = scripted
-    return predictor

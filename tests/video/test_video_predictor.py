@@ -13,6 +13,7 @@ from sam2.video.frame_source import FrameReadError
 from sam2.video.policies import PlainSAM2Policy
 from sam2.video.rcms import RCMSPolicy
 from sam2.video.state import InferenceState
+from scripted_outputs import script_outputs
 
 INSTANT = "configs/sam2.1/sam2.1_hiera_instant.yaml"
 # a short read window (3 memories, 4 pointers) so that eviction happens within a few frames
@@ -39,29 +40,7 @@ def predictor():
     return _build(SHORT_WINDOW)
 
 
-def _script(predictor, absent=(), low_quality=()):
-    """Make the random model's outputs scripted: present with a confident blob on every
-    tracked frame, absent on ``absent``, low predicted IoU on ``low_quality``."""
-    inner = SAM2VideoPredictor.track_step.__get__(predictor)
-
-    def scripted(**kw):
-        out = inner(**kw)
-        if kw["mask_inputs"] is not None or kw["point_inputs"] is not None:
-            return out
-        frame = kw["frame_idx"]
-        if frame in absent:
-            out.object_score_logits = torch.full_like(out.object_score_logits, -5.0)
-            out.pred_masks = torch.full_like(out.pred_masks, -1024.0)
-        else:
-            out.object_score_logits = torch.full_like(out.object_score_logits, 5.0)
-            masks = out.pred_masks.clone()
-            masks[..., 4:12, 4:12] = 6.0
-            out.pred_masks = masks
-        out.ious = torch.full_like(out.ious, 0.05 if frame in low_quality else 0.95)
-        return out
-
-    predictor.track_step = scripted
-    return predictor
+_script = script_outputs
 
 
 def _run(predictor, video_dir, masks, prompt_frame=0, **init_kwargs):
