@@ -160,6 +160,8 @@ def timed_runs(workers: Dict[str, Worker], runs: int) -> Dict[str, List[List[flo
                     active.remove(name)
                 else:
                     times[name][-1].append(seconds)
+                    print(f"  {name}: frame {len(times[name][-1]) - 1} {seconds:.1f} s",
+                          file=sys.stderr, flush=True)
     return times
 
 
