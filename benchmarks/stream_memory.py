@@ -3,7 +3,7 @@
 
 Opens a stream on a small synthetic camera (a textured square moving over noise), prompts one
 object (or more) on the first frame and pushes N frames, reading the process's current
-resident memory (``VmRSS``, after a garbage collection) at checkpoints. The goal of issue 19:
+resident memory (``VmRSS``, after a garbage collection) at checkpoints. The goal:
 RSS after 10,000 frames equals RSS after 1,000 within 10 %.
 
     python benchmarks/stream_memory.py [--frames 10000] [--checkpoints 1000 10000]
