@@ -20,7 +20,7 @@ RLE encoding, as with a trained model), ``official`` (nothing survives with rand
 ``keep-all`` (every candidate is encoded; memory then grows with the number of points for both
 implementations). Peak memory is the resident
 high-water mark during ``generate`` (reset just before it on Linux), plus the CUDA peak on GPU.
-Goal (issue 9): speed ratio >= 1.0 and peak memory growing less than linearly with the number
+Goal: speed ratio >= 1.0 and peak memory growing less than linearly with the number
 of points.
 """
 from __future__ import annotations

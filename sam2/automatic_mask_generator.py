@@ -24,6 +24,7 @@ from sam2.utils.amg import uncrop_boxes_xyxy, uncrop_masks, uncrop_points
 from sam2.utils.amg import area_from_rle, coco_encode_rle, compact_rles, rle_counts_as_list
 from sam2.utils.amg import rle_to_mask
 from sam2.utils.amg import box_xyxy_to_xywh, remove_small_regions
+from sam2.utils.image_checks import check_rgb_image
 
 logger = logging.getLogger(__name__)
 
@@ -79,44 +80,9 @@ def _select_point_grids(
 
 
 def _check_image(image: Any) -> np.ndarray:
-    """The image as an ``[H, W, 3]`` uint8 array, or a ValueError/TypeError saying what is wrong."""
-    if not isinstance(image, np.ndarray):
-        try:
-            from PIL import Image as PILImage
-        except ImportError:  # pragma: no cover - pillow is a dependency
-            PILImage = None  # type: ignore[assignment]
-        if PILImage is not None and isinstance(image, PILImage.Image):
-            if image.mode != "RGB":
-                raise ValueError(
-                    f"generate(image): PIL image in mode {image.mode!r}; the generator needs "
-                    "RGB, use image.convert('RGB')"
-                )
-            image = np.asarray(image)
-        else:
-            raise TypeError(
-                "generate(image): expected a numpy array [H, W, 3] uint8 (RGB), got "
-                f"{type(image).__name__}"
-            )
-    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
-        raise ValueError(
-            f"generate(image): grayscale image of shape {tuple(image.shape)}; the generator "
-            "needs RGB [H, W, 3], e.g. np.repeat(image.reshape(H, W, 1), 3, axis=2)"
-        )
-    if image.ndim != 3 or image.shape[2] != 3:
-        hint = " (RGBA: drop the alpha channel with image[..., :3])" if (
-            image.ndim == 3 and image.shape[2] == 4) else ""
-        raise ValueError(
-            f"generate(image): expected an RGB image of shape [H, W, 3], got "
-            f"{tuple(image.shape)}{hint}"
-        )
-    if image.dtype != np.uint8:
-        raise TypeError(
-            f"generate(image): expected dtype uint8 with values 0-255, got {image.dtype}; "
-            "convert a [0, 1] float image with (image * 255).round().astype(np.uint8)"
-        )
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError(f"generate(image): empty image of shape {tuple(image.shape)}")
-    return image
+    """The image as an ``[H, W, 3]`` uint8 array (see :func:`sam2.utils.image_checks.check_rgb_image`)."""
+    check_rgb_image(image, "generate(image)")
+    return np.asarray(image)
 
 
 class SAM2AutomaticMaskGenerator:
@@ -206,16 +172,18 @@ class SAM2AutomaticMaskGenerator:
 
     @classmethod
     def from_pretrained(cls, model_id: str, **kwargs: Any) -> "SAM2AutomaticMaskGenerator":
-        """Build the model from a Hugging Face hub id (needs network access and huggingface_hub)."""
-        from sam2 import build_sam
+        """Load an official model by its Hugging Face id (e.g. ``"facebook/sam2.1-hiera-large"``)
+        and wrap it in a generator.
 
-        builder = getattr(build_sam, "build_sam2_hf", None)
-        if builder is None:
-            raise NotImplementedError(
-                "SAM2AutomaticMaskGenerator.from_pretrained needs sam2.build_sam.build_sam2_hf; "
-                "build the model with build_sam2(config, checkpoint) and pass it instead"
-            )
-        return cls(builder(model_id, **kwargs), **kwargs)
+        Needs the ``hub`` extra (``pip install "sam2-rcms[hub]"``). The generator's own keywords
+        (``points_per_side``, ``pred_iou_thresh``, ...) configure the generator; the others go to
+        :func:`sam2.build_sam.build_sam2` (``device``, ``apply_postprocessing``, ...).
+        """
+        from sam2.build_sam import build_sam2, build_sam2_hf
+        from sam2.utils.hub import split_kwargs
+
+        build_kwargs, own_kwargs = split_kwargs(kwargs, cls.__init__, build_sam2)
+        return cls(build_sam2_hf(model_id, **build_kwargs), **own_kwargs)
 
     # ----------------------------------------------------------------------------- public API
     @torch.no_grad()

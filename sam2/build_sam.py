@@ -9,32 +9,36 @@ Public entry points (same names and meanings as the official ``sam2.build_sam``)
 A config is named like ``configs/sam2.1/sam2.1_hiera_b+.yaml``; ``sam2.1/sam2.1_hiera_b+.yaml``,
 ``sam2.1_hiera_b+.yaml`` (when unambiguous) and the same without ``.yaml`` work too, as does a
 filesystem path to a YAML file (which may list this package's configs in its ``defaults``,
-e.g. ``- /configs/sam2.1/sam2.1_hiera_t``). Importing this module does not touch Hydra's global
-state: each build composes inside a private Hydra context and leaves any Hydra application of
-the caller exactly as it was.
+e.g. ``- /configs/sam2.1/sam2.1_hiera_t``). Lookup and composition are those of
+:mod:`sam2.utils.config_compose` (shared with the training configs): importing this module does
+not touch Hydra's global state, and each build composes inside a private Hydra context that
+leaves any Hydra application of the caller exactly as it was.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
+
+from sam2.utils.config_compose import (
+    ConfigError,
+    ConfigRef,
+    UnknownConfigError,
+    compose,
+    list_package_configs,
+)
+from sam2.utils.config_compose import resolve_config as _resolve_config
+from sam2.utils.hub import HF_MODEL_ID_TO_FILENAMES  # noqa: F401  (official name, re-exported)
 
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
 DeviceLike = Union[str, torch.device, None]
-
-_PACKAGE_DIR = Path(__file__).resolve().parent
-_CONFIG_DIR = _PACKAGE_DIR / "configs"
-_CONFIG_MODULE = "sam2"
-_HYDRA_VERSION_BASE = "1.2"
 
 _VIDEO_PREDICTOR_TARGET = "sam2.sam2_video_predictor.SAM2VideoPredictor"
 _VOS_PREDICTOR_TARGET = "sam2.sam2_video_predictor_vos.SAM2VideoPredictorVOS"
@@ -53,11 +57,6 @@ _VIDEO_POSTPROCESSING: Tuple[str, ...] = _IMAGE_POSTPROCESSING + (
     "++model.fill_hole_area=8",
 )
 
-_RCMS_KEYS = ("num_prev_frames_to_promote", "low_quality_threshold")
-
-
-class UnknownConfigError(ValueError):
-    """A config name that matches none (or several) of the shipped configs."""
 
 
 class CheckpointError(RuntimeError):
@@ -69,114 +68,19 @@ class CheckpointMismatchError(CheckpointError):
 
 
 # --------------------------------------------------------------------------------------
-# Config lookup
+# Configs (found and composed by sam2.utils.config_compose, shared with training)
 # --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ConfigRef:
-    """Where Hydra finds a config: the package's config module, or an external folder."""
-
-    name: str  # config name relative to the search root, with ``.yaml``
-    external_dir: Optional[Path] = None  # None: inside this package
-
-    def describe(self) -> str:
-        return str(self.external_dir / self.name) if self.external_dir else self.name
-
-
-def _is_listed(rel_parts: Sequence[str]) -> bool:
-    # Underscore files/folders are building blocks (bases, trunk fragments); *_training
-    # folders hold trainer configs, not model configs.
-    if any(part.startswith("_") for part in rel_parts):
-        return False
-    return not any(part.endswith("_training") for part in rel_parts[:-1])
-
-
 def list_configs() -> List[str]:
     """Names of the model configs shipped with the package, e.g. ``configs/sam2.1/sam2.1_hiera_t.yaml``.
 
     Building blocks (files or folders starting with ``_``) and training configs are left out.
     """
-    names = []
-    for path in sorted(_CONFIG_DIR.rglob("*.yaml")):
-        rel = path.relative_to(_CONFIG_DIR)
-        if _is_listed(rel.parts):
-            names.append("configs/" + rel.as_posix())
-    return names
-
-
-def _package_config(candidate: str) -> Optional[str]:
-    """``candidate`` as a config name of this package (``configs/...yaml``), if it is one."""
-    rel = candidate.lstrip("/")
-    for name in (rel, "configs/" + rel):
-        if name.startswith("configs/") and (_PACKAGE_DIR / name).is_file():
-            return name
-    return None
-
-
-def _unknown(config_file: str, detail: str) -> UnknownConfigError:
-    listing = "\n  ".join(list_configs())
-    return UnknownConfigError(f"{detail}: {config_file!r}. Available configs:\n  {listing}")
+    return list_package_configs("model")
 
 
 def resolve_config(config_file: PathLike) -> ConfigRef:
-    """Find the config a user means; raise :class:`UnknownConfigError` listing the choices."""
-    text = os.fspath(config_file).strip()
-    if not text:
-        raise _unknown(text, "empty config name")
-    spellings = [text] if text.endswith((".yaml", ".yml")) else [text + ".yaml", text]
-    for spelling in spellings:
-        name = _package_config(spelling)
-        if name is not None:
-            return ConfigRef(name=name)
-    if "/" not in text and os.sep not in text:
-        wanted = {s for s in spellings}
-        hits = [n for n in list_configs() if n.rsplit("/", 1)[-1] in wanted]
-        if len(hits) == 1:
-            return ConfigRef(name=hits[0])
-        if len(hits) > 1:
-            raise UnknownConfigError(
-                f"ambiguous config name {text!r}: matches {hits}; give the folder too"
-            )
-    for spelling in spellings:
-        path = Path(spelling).expanduser()
-        if path.is_file():
-            path = path.resolve()
-            try:
-                return ConfigRef(name="configs/" + path.relative_to(_CONFIG_DIR).as_posix())
-            except ValueError:
-                return ConfigRef(name=path.name, external_dir=path.parent)
-    raise _unknown(text, "unknown config")
-
-
-# --------------------------------------------------------------------------------------
-# Hydra composition without global side effects
-# --------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _private_hydra(ref: ConfigRef) -> Iterator[None]:
-    """Initialise Hydra for ``ref`` and afterwards restore whatever Hydra state existed.
-
-    A caller's own Hydra application (``@hydra.main`` or ``hydra.initialize``) keeps its
-    GlobalHydra instance and version base: they are set aside while composing and put back.
-    """
-    from hydra import initialize_config_dir, initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.singleton import Singleton
-    from hydra.version import VersionBase
-
-    saved_global = Singleton._instances.pop(GlobalHydra, None)
-    version_state = VersionBase.instance()
-    saved_version = version_state.version_base
-    try:
-        if ref.external_dir is None:
-            ctx = initialize_config_module(_CONFIG_MODULE, version_base=_HYDRA_VERSION_BASE)
-        else:
-            ctx = initialize_config_dir(str(ref.external_dir), version_base=_HYDRA_VERSION_BASE)
-        with ctx:
-            yield
-    finally:
-        Singleton._instances.pop(GlobalHydra, None)
-        if saved_global is not None:
-            Singleton._instances[GlobalHydra] = saved_global
-        VersionBase.instance().version_base = saved_version
+    """Find the model config a user means; raise :class:`UnknownConfigError` listing the choices."""
+    return _resolve_config(config_file, "model")
 
 
 def _override_value(value: Any) -> str:
@@ -193,19 +97,18 @@ def _kwargs_overrides(kwargs: Mapping[str, Any]) -> List[str]:
 
 
 def compose_config(config_file: PathLike, overrides: Sequence[str] = ()) -> "Any":
-    """Compose and resolve a model config (an ``omegaconf.DictConfig``) with Hydra overrides."""
-    from hydra import compose
+    """Compose and resolve a model config (an ``omegaconf.DictConfig``) with Hydra overrides.
+
+    Raises:
+        UnknownConfigError: no such config (the message lists the available ones).
+        ConfigError: Hydra cannot compose it, or it has no top-level ``model`` node.
+    """
     from omegaconf import OmegaConf
 
-    ref = resolve_config(config_file)
-    extra = list(overrides)
-    if ref.external_dir is not None:
-        extra.append(f"hydra.searchpath=[pkg://{_CONFIG_MODULE}]")
-    with _private_hydra(ref):
-        cfg = compose(config_name=ref.name, overrides=extra)
+    cfg = compose(config_file, overrides, kind="model")
     OmegaConf.resolve(cfg)
     if "model" not in cfg:
-        raise ValueError(f"config {ref.describe()} has no top-level 'model' node")
+        raise ConfigError(f"config {os.fspath(config_file)!r} has no top-level 'model' node")
     return cfg
 
 
@@ -366,6 +269,63 @@ def _as_promote_count(value: Any) -> int:
     return int(value)
 
 
+def _config_block(cfg: Any, name: str) -> Dict[str, Any]:
+    from omegaconf import OmegaConf
+
+    block = cfg.get(name) if hasattr(cfg, "get") else None
+    return {} if block is None else dict(OmegaConf.to_container(block, resolve=True))
+
+
+def _video_predictor_settings(cfg: Any, config_file: PathLike, given: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, str]]:
+    """The video predictor's settings: each explicit argument, else the config's value.
+
+    Returns ``(constructor keyword arguments, where each value came from)``. The policy comes
+    from ``memory_policy`` (argument, else the config's ``memory_policy`` block, else plain
+    SAM2.1); RCMS parameters from the arguments, else the config's ``rcms:`` block (their one
+    source of defaults); an explicit ``num_prev_frames_to_promote`` is also the older RCMS
+    switch (> 0 turns the default policy into RCMS, 0 turns RCMS off).
+    """
+    from sam2.video.policies import RCMS_SETTINGS
+
+    where = f"config {os.fspath(config_file)!r}"
+    values: Dict[str, Any] = {}
+    sources: Dict[str, str] = {}
+    rcms_block = _config_block(cfg, "rcms")
+    for key in RCMS_SETTINGS:
+        if given.get(key) is not None:
+            values[key], sources[key] = given[key], "argument"
+        elif key in ("num_prev_frames_to_promote", "low_quality_threshold"):
+            values[key], sources[key] = _rcms_setting(cfg, key, None, config_file), f"{where} rcms.{key}"
+        elif rcms_block.get(key) is not None:
+            values[key], sources[key] = rcms_block[key], f"{where} rcms.{key}"
+    values["num_prev_frames_to_promote"] = _as_promote_count(values["num_prev_frames_to_promote"])
+    values["low_quality_threshold"] = float(values["low_quality_threshold"])
+
+    policy = given.get("memory_policy")
+    if policy is not None:
+        sources["memory_policy"] = "argument"
+    elif _config_block(cfg, "memory_policy"):
+        policy, sources["memory_policy"] = _config_block(cfg, "memory_policy"), f"{where} memory_policy"
+    else:
+        policy, sources["memory_policy"] = {"name": "sam2.1"}, "default"
+    switch = given.get("num_prev_frames_to_promote")
+    if switch is not None and not hasattr(policy, "on_frame"):
+        name = policy if isinstance(policy, str) else policy.get("name")
+        if switch > 0 and name == "sam2.1":
+            policy, sources["memory_policy"] = "rcms", "argument num_prev_frames_to_promote > 0"
+        elif switch == 0 and name == "rcms":
+            policy, sources["memory_policy"] = "sam2.1", "argument num_prev_frames_to_promote = 0"
+    values["memory_policy"] = policy
+
+    video_block = _config_block(cfg, "video_predictor")
+    for key in ("memory_dtype", "batch_objects"):
+        if given.get(key) is not None:
+            values[key], sources[key] = given[key], "argument"
+        elif video_block.get(key) is not None:
+            values[key], sources[key] = video_block[key], f"{where} video_predictor.{key}"
+    return values, sources
+
+
 def build_sam2_video_predictor(
     config_file: PathLike,
     ckpt_path: Optional[PathLike] = None,
@@ -376,9 +336,18 @@ def build_sam2_video_predictor(
     vos_optimized: bool = False,
     num_prev_frames_to_promote: Optional[int] = None,
     low_quality_threshold: Optional[float] = None,
+    *,
+    memory_policy: Any = None,
+    rearm_after_present_frames: Optional[int] = None,
+    max_promoted_frames: Optional[int] = None,
+    memory_dtype: Optional[Union[str, torch.dtype]] = None,
+    batch_objects: Optional[bool] = None,
     **kwargs: Any,
 ) -> nn.Module:
     """Build a ``SAM2VideoPredictor`` (``SAM2VideoPredictorVOS`` with ``vos_optimized``).
+
+    Every predictor setting below left at ``None`` takes the config's value; the settings in
+    force and where each came from are logged (INFO).
 
     Args:
         config_file, ckpt_path, device, mode, hydra_overrides_extra: as in :func:`build_sam2`.
@@ -386,9 +355,16 @@ def build_sam2_video_predictor(
             masks for the memory encoder, ``fill_hole_area=8``.
         vos_optimized: use the VOS-optimised predictor (``torch.compile`` of the hot modules,
             on CPU and CUDA; see ``sam2.sam2_video_predictor_vos``).
-        num_prev_frames_to_promote: RCMS frames promoted at a disappearance (0 = off);
-            ``None`` takes ``rcms.num_prev_frames_to_promote`` from the config.
-        low_quality_threshold: RCMS quality threshold; ``None`` takes the config's value.
+        num_prev_frames_to_promote: RCMS frames promoted at a disappearance; given explicitly
+            it also switches RCMS (> 0: on, 0: off). Config: ``rcms.num_prev_frames_to_promote``.
+        low_quality_threshold: RCMS quality threshold (``rcms.low_quality_threshold``).
+        memory_policy: a policy name (``"sam2.1"``, ``"rcms"``, see
+            :mod:`sam2.video.policies`), ``{"name": ..., "params": {...}}`` or a policy object.
+            Config: the ``memory_policy`` block (plain SAM2.1 by default; the ``*_rcms_*``
+            configs select RCMS).
+        rearm_after_present_frames, max_promoted_frames: RCMS extensions (``rcms.*``).
+        memory_dtype, batch_objects: storage dtype of memories and object batching
+            (``video_predictor.*``).
         **kwargs: each becomes an override ``++model.<key>=<value>``.
     """
     from hydra.utils import instantiate
@@ -402,21 +378,56 @@ def build_sam2_video_predictor(
         overrides += _VIDEO_POSTPROCESSING
     overrides += _kwargs_overrides(kwargs)
     cfg = compose_config(config_file, overrides)
-    promote = _as_promote_count(
-        _rcms_setting(cfg, "num_prev_frames_to_promote", num_prev_frames_to_promote, config_file)
+    given = dict(
+        num_prev_frames_to_promote=num_prev_frames_to_promote, low_quality_threshold=low_quality_threshold,
+        memory_policy=memory_policy, rearm_after_present_frames=rearm_after_present_frames,
+        max_promoted_frames=max_promoted_frames, memory_dtype=memory_dtype, batch_objects=batch_objects,
     )
-    threshold = float(_rcms_setting(cfg, "low_quality_threshold", low_quality_threshold, config_file))
-    model = instantiate(
-        cfg.model,
-        _recursive_=True,
-        num_prev_frames_to_promote=promote,
-        low_quality_threshold=threshold,
+    settings, sources = _video_predictor_settings(cfg, config_file, given)
+    # partial instantiation: the settings (a policy object, a dtype) stay plain Python objects
+    model = instantiate(cfg.model, _recursive_=True, _partial_=True)(**settings)
+    logger.info(
+        "video predictor settings: %s",
+        "; ".join(f"{k}={_describe_setting(model, k, v)} ({sources.get(k, 'constructor default')})"
+                  for k, v in sorted(settings.items())),
     )
     return _finish(model, ckpt_path, device, mode)
 
 
+def _describe_setting(model: Any, key: str, value: Any) -> str:
+    if key == "memory_policy" and hasattr(model, "memory_policy"):
+        return model.memory_policy.describe()
+    return repr(value)
+
+
+# --------------------------------------------------------------------------------------
+# Hugging Face hub ids (the official ``build_sam2_hf`` / ``build_sam2_video_predictor_hf``)
+# --------------------------------------------------------------------------------------
+def build_sam2_hf(model_id: str, **kwargs: Any) -> nn.Module:
+    """:func:`build_sam2` for an official hub id such as ``"facebook/sam2.1-hiera-large"``.
+
+    The id selects the shipped config and the checkpoint file of its hub repository (fetched or
+    taken from the local Hugging Face cache; needs the ``hub`` extra). ``**kwargs`` as in
+    :func:`build_sam2`. Errors: :class:`sam2.utils.hub.UnknownModelIdError` (lists the known
+    ids), :class:`sam2.utils.hub.MissingExtraError`, :class:`sam2.utils.hub.HubDownloadError`.
+    """
+    from sam2.utils.hub import download_checkpoint
+
+    config, checkpoint = download_checkpoint(model_id)
+    return build_sam2(config, checkpoint, **kwargs)
+
+
+def build_sam2_video_predictor_hf(model_id: str, **kwargs: Any) -> nn.Module:
+    """:func:`build_sam2_video_predictor` for an official hub id (see :func:`build_sam2_hf`)."""
+    from sam2.utils.hub import download_checkpoint
+
+    config, checkpoint = download_checkpoint(model_id)
+    return build_sam2_video_predictor(config, checkpoint, **kwargs)
+
+
 __all__ = [
+    "build_sam2_hf", "build_sam2_video_predictor_hf", "HF_MODEL_ID_TO_FILENAMES",
     "build_sam2", "build_sam2_video_predictor", "list_configs", "resolve_config", "compose_config",
     "load_checkpoint", "read_checkpoint_state_dict", "check_state_dict_compatible", "ConfigRef",
-    "UnknownConfigError", "CheckpointError", "CheckpointMismatchError",
+    "ConfigError", "UnknownConfigError", "CheckpointError", "CheckpointMismatchError",
 ]

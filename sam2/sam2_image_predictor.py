@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image as PILImage
 
+from sam2.utils.image_checks import check_rgb_image
 from sam2.utils.transforms import SAM2Transforms
 
 logger = logging.getLogger(__name__)
@@ -39,24 +40,6 @@ class _Prompts:
     labels: Optional[torch.Tensor] = None
     box_corners: Optional[torch.Tensor] = None
     mask_input: Optional[torch.Tensor] = None
-
-
-def _check_image(image: Any, where: str) -> Tuple[int, int]:
-    """Validate an RGB image and return its (H, W)."""
-    if isinstance(image, PILImage.Image):
-        if image.mode != "RGB":
-            raise ValueError(f"{where}: PIL image must be in mode 'RGB', got {image.mode!r}; use image.convert('RGB')")
-        width, height = image.size
-        return int(height), int(width)
-    if isinstance(image, np.ndarray):
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"{where}: numpy image must be HxWx3 (RGB), got shape {image.shape}")
-        if image.dtype != np.uint8:
-            raise ValueError(f"{where}: numpy image must be uint8 with values in [0, 255], got dtype {image.dtype}")
-        if image.shape[0] == 0 or image.shape[1] == 0:
-            raise ValueError(f"{where}: image is empty, shape {image.shape}")
-        return int(image.shape[0]), int(image.shape[1])
-    raise TypeError(f"{where}: expected an HxWx3 uint8 numpy array or a PIL image, got {type(image).__name__}")
 
 
 class SAM2ImagePredictor:
@@ -94,13 +77,19 @@ class SAM2ImagePredictor:
 
     @classmethod
     def from_pretrained(cls, model_id: str, **kwargs: Any) -> "SAM2ImagePredictor":
-        """Build the model from a Hugging Face hub id (needs ``sam2.build_sam.build_sam2_hf``)."""
-        from sam2 import build_sam
+        """Load an official model by its Hugging Face id, e.g. ``"facebook/sam2.1-hiera-large"``.
 
-        builder = getattr(build_sam, "build_sam2_hf", None)
-        if builder is None:
-            raise NotImplementedError("sam2.build_sam.build_sam2_hf is not available in this build")
-        return cls(builder(model_id, **kwargs), **kwargs)
+        Needs the ``hub`` extra (``pip install "sam2-rcms[hub]"``); the checkpoint is downloaded or
+        taken from the local Hugging Face cache. Keywords of this class (``mask_threshold``,
+        ``max_hole_area``, ``max_sprinkle_area``) go to the predictor, the others to
+        :func:`sam2.build_sam.build_sam2` (``device``, ``apply_postprocessing``, ...).
+        An unknown id raises an error listing the known ones.
+        """
+        from sam2.build_sam import build_sam2, build_sam2_hf
+        from sam2.utils.hub import split_kwargs
+
+        build_kwargs, own_kwargs = split_kwargs(kwargs, cls.__init__, build_sam2)
+        return cls(build_sam2_hf(model_id, **build_kwargs), **own_kwargs)
 
     # ------------------------------------------------------------------ state
     @property
@@ -129,7 +118,7 @@ class SAM2ImagePredictor:
         [B, C1, S/8, S/8]]}`` (float32).
         """
         backbone_out = self.model.forward_image(batch)
-        _, vision_feats, _, feat_sizes = self.model._prepare_backbone_features(backbone_out)
+        vision_feats, _, feat_sizes = self.model._prepare_backbone_features(backbone_out)
         vision_feats = list(vision_feats)
         if self.model.directly_add_no_mem_embed:
             # The lowest-resolution level carries the "no memory" embedding, as on a video's
@@ -146,7 +135,7 @@ class SAM2ImagePredictor:
     def set_image(self, image: Union[np.ndarray, PILImage.Image]) -> None:
         """Encode one RGB image (``HxWx3`` uint8 numpy array or PIL image in mode RGB)."""
         self.reset_predictor()
-        orig_hw = _check_image(image, "set_image")
+        orig_hw = check_rgb_image(image, "set_image")
         batch = self._transforms(image)[None].to(self.device)
         logger.debug("encoding image of size %s", orig_hw)
         self._features = self._encode(batch)
@@ -163,7 +152,7 @@ class SAM2ImagePredictor:
         for i, image in enumerate(image_list):
             if not isinstance(image, np.ndarray):
                 raise TypeError(f"set_image_batch: image_list[{i}] must be a numpy array, got {type(image).__name__}")
-            sizes.append(_check_image(image, f"set_image_batch: image_list[{i}]"))
+            sizes.append(check_rgb_image(image, f"set_image_batch: image_list[{i}]"))
         batch = self._transforms.forward_batch(list(image_list)).to(self.device)
         self._features = self._encode(batch)
         self._orig_hw = sizes

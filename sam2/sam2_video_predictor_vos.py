@@ -90,7 +90,7 @@ class SAM2VideoPredictorVOS(SAM2VideoPredictor):
     # ------------------------------------------------------------------------------------
     def _compile_options(self) -> dict:
         options: dict = dict(dynamic=False, fullgraph=False, backend=self.compile_backend)
-        if self.compile_backend == "inductor" and self._compute_device.type == "cuda":
+        if self.compile_backend == "inductor" and self.device.type == "cuda":
             options["mode"] = "max-autotune"
         return options
 
@@ -115,7 +115,7 @@ class SAM2VideoPredictorVOS(SAM2VideoPredictor):
         if self._compiled:
             return bool(self._eager_forwards)
         self._compiled = True
-        if self.compile_backend == "inductor" and self._compute_device.type == "cpu" \
+        if self.compile_backend == "inductor" and self.device.type == "cpu" \
                 and not _has_cxx_compiler():
             logger.warning("SAM2VideoPredictorVOS: no C++ compiler found (g++/clang++), "
                            "torch.compile cannot build CPU kernels; running eagerly")
@@ -131,7 +131,7 @@ class SAM2VideoPredictorVOS(SAM2VideoPredictor):
             pass
         options = self._compile_options()
         logger.info("SAM2VideoPredictorVOS: compiling %s on %s (%s)",
-                    ", ".join(self._targets()), self._compute_device, options)
+                    ", ".join(self._targets()), self.device, options)
         for name, (owner, attr) in self._targets().items():
             eager = getattr(owner, attr)
             self._eager_forwards[name] = eager
@@ -159,11 +159,11 @@ class SAM2VideoPredictorVOS(SAM2VideoPredictor):
             self.compile_seconds[num_objects] = 0.0
             return 0.0
         start = time.perf_counter()
-        device = self._compute_device
+        device = self.device
         size = self.image_size
         image = torch.zeros(1, 3, size, size, device=device)
         backbone_out = self.forward_image(image)
-        _, feats, pos, sizes = self._prepare_backbone_features(backbone_out)
+        feats, pos, sizes = self._prepare_backbone_features(backbone_out)
         feats = [x.expand(-1, num_objects, -1) for x in feats]
         pos = [x.expand(-1, num_objects, -1) for x in pos]
         h, w = sizes[-1]

@@ -84,7 +84,7 @@ class StubModel(torch.nn.Module):
             fmap = pooled.expand(-1, ch, -1, -1)
             feats.append(fmap.flatten(2).permute(2, 0, 1))
             sizes.append((s, s))
-        return backbone_out, feats, [None] * 3, sizes
+        return feats, [None] * 3, sizes
 
 
 def image(h=30, w=40, value=None, seed=0):

@@ -1,25 +1,64 @@
 #!/usr/bin/env python
-"""One-command demo: the shipped model on a held-out synthetic split, with RCMS off and on.
+"""One-command demo of the shipped model, in two modes.
 
-    python tools/demo.py                       # shipped model, 8 videos, into demo_output/
-    python tools/demo.py --num-videos 16 --seed 3 --output-dir /tmp/demo
+Your own video: track one object prompted on the first frame::
 
-Stages (each with a progress bar): write a synthetic MOSE-style split that the model never saw
-(``OUT/data``), run the inference tool's logic with RCMS off and on (``OUT/pred_rcms_off``,
-``OUT/pred_rcms_on``), score both like ``tools/score.py`` (``OUT/scores_rcms_off``,
-``OUT/scores_rcms_on``), print a table (J&Ḟ, J, Ḟ, J&Ḟ_d, J&Ḟ_r) and draw one video as an animated
-GIF and a picture strip (``OUT/demo.gif``, ``OUT/demo_strip.png``): ground truth and both runs
-overlaid, RCMS promotions marked. Exit code 0 on success, 1 when a stage fails, 2 for bad flags.
+    python tools/demo.py --video clip.mp4 --points 120,80           # a click (label 1)
+    python tools/demo.py --video frames/ --points 120,80 40,30,0    # a click and a background click
+    python tools/demo.py --video frames/ --box 90,50,160,120 --rcms off
+    python tools/demo.py --video frames/ --mask first_frame.png --checkpoint sam2.1_hiera_base_plus.pt \\
+        --config configs/sam2.1/sam2.1_hiera_b+.yaml
+
+``--video`` is a folder of JPEG frames (00000.jpg, ...) or a video file (MP4 and the like, read
+with PyAV: ``pip install "sam2-rcms[video]"``). Writes ``OUT/masks/*.png`` (one mask per frame)
+and ``OUT/overlay.gif`` (or ``--overlay mp4``), with a progress bar; an interrupted run leaves
+the masks done so far and an overlay of those frames.
+
+Held-out scores (no ``--video``): a split the model never saw, with RCMS off and on::
+
+    python tools/demo.py                          # 8 synthetic videos, into demo_output/
+    python tools/demo.py --split photo --num-videos 48   # photographic videos, held-out photographs
+
+Stages (each with a progress bar): write the split (``OUT/data``), run the inference tool's logic
+with RCMS off and on (``OUT/pred_rcms_off``, ``OUT/pred_rcms_on``), score both like
+``tools/score.py`` (``OUT/scores_rcms_*``), print a table (J&Ḟ, J, Ḟ, J&Ḟ_d, J&Ḟ_r) with 95%
+bootstrap intervals over videos, and draw one video as a GIF and a picture strip. The scores
+recorded for the shipped model (sam2/checkpoints/sam2.1_hiera_demo.md) are printed next to it.
+Exit code 0 on success, 1 when a stage fails, 2 for bad flags, 130 when interrupted.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
 
 from sam2.demo import DEMO_CONFIG, DemoSettings, run_demo
+from sam2.demo.assets import demo_checkpoint_path
 from sam2.demo.pipeline import DemoError
+
+RECORDED_SCORES = demo_checkpoint_path().with_name("sam2.1_hiera_demo_scores.json")
+
+
+def _floats(text: str, count: tuple[int, ...], flag: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{flag} {text!r}: expected comma-separated numbers") from None
+    if len(values) not in count:
+        raise argparse.ArgumentTypeError(f"{flag} {text!r}: expected {' or '.join(map(str, count))} numbers")
+    return values
+
+
+def _point(text: str) -> tuple[float, float, int]:
+    values = _floats(text, (2, 3), "--points")
+    label = int(values[2]) if len(values) == 3 else 1
+    return values[0], values[1], label
+
+
+def _box(text: str) -> tuple[float, float, float, float]:
+    return _floats(text, (4,), "--box")  # type: ignore[return-value]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -28,30 +67,111 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="model checkpoint (default: the shipped sam2/checkpoints/sam2.1_hiera_demo.pt)")
     p.add_argument("--config", default=DEMO_CONFIG, help=f"model config name or path (default: {DEMO_CONFIG})")
-    p.add_argument("--num-videos", type=int, default=defaults.num_videos, help="videos in the held-out split")
-    p.add_argument("--num-frames", type=int, default=defaults.num_frames, help="frames per video")
-    p.add_argument("--seed", type=int, default=defaults.seed, help="seed of the held-out split (training used 1000)")
-    p.add_argument("--output-dir", type=Path, default=defaults.output_dir, help="output folder (default: demo_output/)")
-    p.add_argument("--num-prev-frames-to-promote", type=int, default=defaults.num_prev_frames_to_promote,
-                   help="RCMS N of the RCMS-on run")
-    p.add_argument("--low-quality-threshold", type=float, default=defaults.low_quality_threshold,
-                   help="RCMS quality threshold of the RCMS-on run")
-    p.add_argument("--num-workers", type=int, default=defaults.num_workers, help="CPU inference processes")
-    p.add_argument("--no-pictures", action="store_true", help="skip the GIF and the strip")
+    p.add_argument("--output-dir", type=Path, default=None,
+                   help="output folder (default: demo_track/ with --video, demo_output/ otherwise)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    own = p.add_argument_group("your own video")
+    own.add_argument("--video", type=Path, default=None, help="folder of JPEG frames or a video file (MP4, ...)")
+    own.add_argument("--points", type=_point, nargs="+", default=(), metavar="X,Y[,LABEL]",
+                     help="first-frame clicks in pixels (LABEL 1 = object, default; 0 = background)")
+    own.add_argument("--box", type=_box, default=None, metavar="X0,Y0,X1,Y1", help="first-frame box in pixels")
+    own.add_argument("--mask", type=Path, default=None, help="first-frame mask image (non-zero = the object)")
+    own.add_argument("--rcms", choices=("on", "off"), default="on", help="RCMS memory selection (default: on)")
+    own.add_argument("--overlay", choices=("gif", "mp4"), default="gif", help="overlay video format (mp4 needs PyAV)")
+    own.add_argument("--fps", type=float, default=8.0, help="frame rate of the overlay")
+    held = p.add_argument_group("held-out scores (without --video)")
+    held.add_argument("--split", choices=("synthetic", "photo"), default=defaults.split,
+                      help="synthetic videos, or photographic ones made from the held-out photographs")
+    held.add_argument("--num-videos", type=int, default=defaults.num_videos, help="videos in the held-out split")
+    held.add_argument("--num-frames", type=int, default=defaults.num_frames, help="frames per video")
+    held.add_argument("--seed", type=int, default=defaults.seed, help="seed of the held-out split (training used 1000 and 2000)")
+    held.add_argument("--num-prev-frames-to-promote", type=int, default=defaults.num_prev_frames_to_promote,
+                      help="RCMS N of the RCMS-on run")
+    held.add_argument("--low-quality-threshold", type=float, default=defaults.low_quality_threshold,
+                      help="RCMS quality threshold of the RCMS-on run")
+    held.add_argument("--num-workers", type=int, default=defaults.num_workers, help="CPU inference processes")
+    held.add_argument("--no-pictures", action="store_true", help="skip the GIF and the strip")
     return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+def track_main(args: argparse.Namespace) -> int:
+    from sam2.demo.track import TrackError, TrackSettings, track_video
+
+    try:
+        settings = TrackSettings(
+            video=args.video,
+            output_dir=args.output_dir or Path("demo_track"),
+            points=tuple(args.points),
+            box=args.box,
+            mask=args.mask,
+            checkpoint=args.checkpoint,
+            config=args.config,
+            rcms=args.rcms == "on",
+            overlay=args.overlay,
+            fps=args.fps,
+            show_progress=not args.no_progress,
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        result = track_video(settings)
+    except KeyboardInterrupt:
+        print(f"interrupted: masks so far in {settings.output_dir / 'masks'}", file=sys.stderr)
+        return 130
+    except (TrackError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"tracked {result.num_tracked} of {result.num_frames} frames (RCMS {args.rcms})")
+    print(f"masks:   {result.masks_dir}")
+    print(f"overlay: {result.overlay}")
+    return 0
+
+
+def bootstrap_lines(result) -> list[str]:
+    """95% bootstrap intervals (over videos) of both runs and of RCMS on minus off."""
+    from sam2.evaluation.bootstrap import bootstrap_interval, paired_bootstrap_difference
+
+    off, on = result.evaluations.get(False), result.evaluations.get(True)
+    if off is None or on is None:
+        return []
+    lines = ["95% bootstrap intervals over videos:"]
+    for key, label in (("J&F_new", "J&Ḟ"), ("disappear_J&F_new", "J&Ḟ_d"), ("reappear_J&F_new", "J&Ḟ_r")):
+        try:
+            a = bootstrap_interval(off.objects, key)
+            b = bootstrap_interval(on.objects, key)
+            d = paired_bootstrap_difference(off.objects, on.objects, key)
+        except ValueError:
+            continue
+        lines.append(f"  {label:6s} RCMS off {a}   RCMS on {b}   on - off {d.estimate:+.2f} [{d.low:+.2f}, {d.high:+.2f}]")
+    return lines
+
+
+def recorded_lines() -> list[str]:
+    """The scores recorded for the shipped model (sam2/checkpoints/sam2.1_hiera_demo_scores.json)."""
+    if not RECORDED_SCORES.is_file():
+        return []
+    doc = json.loads(RECORDED_SCORES.read_text(encoding="utf-8"))
+    lines = ["recorded for the shipped model (sam2/checkpoints/sam2.1_hiera_demo.md):"]
+    for entry in doc.get("splits", []):
+        lines.append(f"  {entry['description']}")
+        for run in ("rcms_off", "rcms_on"):
+            m = entry[run]
+            ci = f" [{m['J&F_new_ci'][0]:.2f}, {m['J&F_new_ci'][1]:.2f}]" if "J&F_new_ci" in m else ""
+            lines.append(f"    RCMS {run[5:]:3s}: J&Ḟ {m['J&F_new']:.2f}{ci}  J&Ḟ_d {m['disappear_J&F_new']:.2f}  "
+                         f"J&Ḟ_r {m['reappear_J&F_new']:.2f}")
+    return lines
+
+
+def scores_main(args: argparse.Namespace) -> int:
     try:
         settings = DemoSettings(
-            output_dir=args.output_dir,
+            output_dir=args.output_dir or Path("demo_output"),
             checkpoint=args.checkpoint,
             config=args.config,
             num_videos=args.num_videos,
             num_frames=args.num_frames,
+            split=args.split,
             seed=args.seed,
             num_prev_frames_to_promote=args.num_prev_frames_to_promote,
             low_quality_threshold=args.low_quality_threshold,
@@ -67,9 +187,19 @@ def main(argv: list[str] | None = None) -> int:
     except (DemoError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    kind = "photographic (held-out photographs)" if settings.split == "photo" else "synthetic"
     print()
-    print(f"held-out synthetic split: {settings.num_videos} videos x {settings.num_frames} frames (seed {settings.seed})")
+    print(f"held-out {kind} split: {settings.num_videos} videos x {settings.num_frames} frames (seed {settings.seed})")
     print(result.table)
+    for line in bootstrap_lines(result):
+        print(line)
+    recorded = recorded_lines() if args.checkpoint is None else []
+    if recorded:
+        print()
+        print("\n".join(recorded))
     print()
     out = result.output_dir
     print(f"scores:      {out / 'scores_rcms_off'}  {out / 'scores_rcms_on'}")
@@ -79,6 +209,17 @@ def main(argv: list[str] | None = None) -> int:
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items())
     print(f"time:        {timing}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    if args.video is not None:
+        return track_main(args)
+    if args.points or args.box is not None or args.mask is not None:
+        print("error: --points, --box and --mask need --video", file=sys.stderr)
+        return 2
+    return scores_main(args)
 
 
 if __name__ == "__main__":

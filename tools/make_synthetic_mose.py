@@ -4,6 +4,7 @@
 Example::
 
     python tools/make_synthetic_mose.py --output /tmp/synth --num-videos 8 --num-frames 24 --seed 0
+    python tools/make_synthetic_mose.py --output /tmp/photo --num-videos 8 --photographic 1 --photo-split val
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import logging
 import sys
 
+from sam2.data.photo_library import PhotoLibraryError
 from sam2.data.synthetic import SyntheticConfig, write_synthetic_split
 
 
@@ -32,8 +34,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--late-entry-prob", type=float, default=defaults.late_entry_prob)
     parser.add_argument("--no-camera-motion", action="store_true")
     parser.add_argument("--no-lighting", action="store_true")
-    parser.add_argument("--photo-textures", action="store_true", help="use scikit-image sample photos if installed")
-    parser.add_argument("--photo-names", nargs="*", default=None, help="scikit-image sample image names")
+    parser.add_argument("--photographic", type=float, default=defaults.photographic,
+                        help="fraction of videos in the photographic mode (0..1; needs the train extra)")
+    parser.add_argument("--photo-split", choices=("train", "val"), default=defaults.photo_split,
+                        help="photographs of the photographic videos: the training or the held-out set")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     return parser.parse_args(argv)
@@ -42,7 +46,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    extra = {} if args.photo_names is None else {"photo_names": tuple(args.photo_names)}
     try:
         config = SyntheticConfig(
             num_videos=args.num_videos,
@@ -58,12 +61,12 @@ def main(argv: list[str] | None = None) -> int:
             late_entry_prob=args.late_entry_prob,
             camera_motion=not args.no_camera_motion,
             lighting=not args.no_lighting,
-            photo_textures=args.photo_textures,
+            photographic=args.photographic,
+            photo_split=args.photo_split,
             seed=args.seed,
-            **extra,
         )
         write_synthetic_split(args.output, config, overwrite=args.overwrite, progress=True)
-    except (ValueError, FileExistsError) as exc:
+    except (ValueError, FileExistsError, PhotoLibraryError) as exc:
         logging.error("%s", exc)
         return 2
     logging.info("synthetic split written to %s", args.output)

@@ -24,6 +24,7 @@ _BARS_WANTED = os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("1", "
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import logging  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
@@ -33,6 +34,20 @@ from typing import Optional, Sequence  # noqa: E402
 from sam2.data.mose_layout import DataFormatError  # noqa: E402
 from sam2.inference.app import run_inference  # noqa: E402
 from sam2.inference.options import InferenceOptions  # noqa: E402
+
+#: RCMS values of the published baseline's inference command line (its flags' defaults)
+BASELINE_RCMS = {"num_prev_frames_to_promote": 4, "low_quality_threshold": 0.6}
+
+
+def _log_rcms_settings(argv: Sequence[str], args: argparse.Namespace) -> None:
+    """Say which RCMS values are in force and where each came from."""
+    given = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
+    parts = []
+    for key in BASELINE_RCMS:
+        where = "command line" if f"--{key}" in given else "command-line default (published baseline)"
+        parts.append(f"{key}={getattr(args, key)} ({where})")
+    logging.getLogger("vos_inference_ddp").info(
+        "RCMS settings in force: %s; they override the config's rcms block", ", ".join(parts))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,8 +67,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="track each object from its first annotated frame (one propagation per object)",
     )
     p.add_argument("--use_vos_optimized_video_predictor", action="store_true", help="torch.compile on CUDA")
-    p.add_argument("--num_prev_frames_to_promote", type=int, default=4, help="RCMS: frames promoted (0 = off)")
-    p.add_argument("--low_quality_threshold", type=float, default=0.6, help="RCMS: quality a frame must exceed")
+    # the published MOSEv2 baseline's command-line defaults (RCMS on whatever the config says);
+    # main() logs the values in force and where they came from
+    p.add_argument("--num_prev_frames_to_promote", type=int, default=BASELINE_RCMS["num_prev_frames_to_promote"],
+                   help="RCMS: frames promoted (0 = off; default: %(default)s, the published baseline's)")
+    p.add_argument("--low_quality_threshold", type=float, default=BASELINE_RCMS["low_quality_threshold"],
+                   help="RCMS: quality a frame must exceed (default: %(default)s, the published baseline's)")
+    p.add_argument(
+        "--memory_policy", default=None,
+        help="memory policy by name: sam2.1, rcms, samurai, dam4sam, or members joined by '+' "
+             "(rcms+samurai, rcms+dam4sam); default: the config's memory_policy block (RCMS per the flags above)",
+    )
+    p.add_argument(
+        "--policy_opt", action="append", default=[], metavar="KEY=VALUE",
+        help="a parameter of --memory_policy (repeatable; e.g. kf_score_weight=0.3, or samurai.kf_score_weight=0.3 "
+             "for a composed policy); values are read as JSON when they parse, else as text",
+    )
     p.add_argument("--num_gpus", type=int, default=None, help="GPU workers (default: all visible; 0 = CPU)")
     p.add_argument("--num_workers", type=int, default=1, help="CPU worker processes when no GPU is used")
     p.add_argument("--zip", dest="zip_path", default=None, help="also pack the submission into this zip")
@@ -65,22 +94,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def parse_policy_opts(items: Sequence[str]) -> dict:
+    """``["k=v", ...]`` -> ``{k: v}`` (``v`` as JSON when it parses: numbers, booleans, null)."""
+    out = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--policy_opt {item!r}: expected KEY=VALUE")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        out[key.strip()] = value
+    return out
+
+
 def options_from_args(args: argparse.Namespace) -> InferenceOptions:
-    return InferenceOptions(
-        sam2_cfg=args.sam2_cfg,
-        sam2_checkpoint=args.sam2_checkpoint or None,
-        output_mask_dir=Path(args.output_mask_dir),
-        base_video_dir=Path(args.base_video_dir),
-        input_mask_dir=Path(args.input_mask_dir),
-        video_list_file=None if args.video_list_file is None else Path(args.video_list_file),
-        score_thresh=args.score_thresh,
-        use_all_masks=args.use_all_masks,
-        per_obj_png_file=args.per_obj_png_file,
-        apply_postprocessing=args.apply_postprocessing,
-        track_object_appearing_later_in_video=args.track_object_appearing_later_in_video,
-        use_vos_optimized_video_predictor=args.use_vos_optimized_video_predictor,
-        num_prev_frames_to_promote=args.num_prev_frames_to_promote,
-        low_quality_threshold=args.low_quality_threshold,
+    return InferenceOptions.from_args(
+        args,
+        memory_policy=args.memory_policy,
+        policy_opts=tuple(sorted(parse_policy_opts(args.policy_opt).items())),
         num_gpus=args.num_gpus,
         num_workers=args.num_workers,
         zip_path=None if args.zip_path is None else Path(args.zip_path),
@@ -104,6 +137,21 @@ def _check_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
         parser.error("--num_gpus must be >= 0")
     if args.num_prev_frames_to_promote < 0:
         parser.error("--num_prev_frames_to_promote must be >= 0")
+    try:
+        opts = parse_policy_opts(args.policy_opt)
+    except ValueError as err:
+        parser.error(str(err))
+    if opts and not args.memory_policy:
+        parser.error("--policy_opt needs --memory_policy")
+    if args.memory_policy:
+        from sam2.video.policies import resolve_policy
+
+        try:  # fail before any video is read: unknown names, bad parameters, clashing members
+            resolve_policy({"name": args.memory_policy, "params": opts},
+                           {"num_prev_frames_to_promote": args.num_prev_frames_to_promote,
+                            "low_quality_threshold": args.low_quality_threshold})
+        except (ValueError, TypeError) as err:
+            parser.error(f"--memory_policy {args.memory_policy}: {err}")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -112,6 +160,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _check_paths(parser, args)
     where = f" [rank {os.environ['RANK']}]" if "RANK" in os.environ else ""
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s{where} %(levelname)s %(name)s: %(message)s")
+    _log_rcms_settings(sys.argv[1:] if argv is None else list(argv), args)
     if not args.sam2_checkpoint:
         logging.getLogger("vos_inference_ddp").warning("no --sam2_checkpoint: the model keeps its random initial weights")
     # SIGTERM (schedulers, kill) unwinds like Ctrl-C: the video being written is discarded, not left half-done

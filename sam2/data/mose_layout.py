@@ -9,8 +9,10 @@ Layout::
                                                or a dict keyed by id strings
     <list file>                                optional, one video name per line
 
-Frames are sorted by the integer value of their file stem; a stem that is not an integer is an
-error naming the file. Annotations may be sparse (the validation split ships frame 0 only).
+Which files are frames and their order follow :mod:`sam2.data.frame_files` (the rules the video
+predictor's reader uses too): sorted by the integer value of the file stem; a stem that is not an
+integer, or two files with the same number, is an error naming the file(s); dot-files are
+ignored. Annotations may be sparse (the validation split ships frame 0 only).
 
 API:
 
@@ -21,7 +23,8 @@ API:
   ``frame_size(video)`` -> ``(H, W)``, ``object_ids(video, name=None)``,
   ``first_appearance(video)`` -> ``{obj_id: frame_index}``, ``meta`` (:class:`SplitMeta` or None),
   ``validate(video=None, require_all_annotations=False)``.
-* Free functions: :func:`list_frame_files`, :func:`read_rgb`, :func:`read_index_png`,
+* Free functions: :func:`list_frame_files` / :func:`list_video_frames` (from
+  :mod:`sam2.data.frame_files`), :func:`read_rgb`, :func:`read_index_png`,
   :func:`write_palette_png` (atomic), :func:`read_meta`, :func:`write_meta` (atomic),
   :func:`read_video_list`, :func:`atomic_write_bytes`.
 * Errors: :class:`DataFormatError` (a ``ValueError`` carrying ``.path``), always naming the file.
@@ -35,11 +38,13 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from sam2.data.errors import DataFormatError
+from sam2.data.frame_files import FRAME_EXTENSIONS, frame_index_of, list_frame_files, list_video_frames
 from sam2.data.palette import flat_to_palette, palette_to_flat, voc_palette
 
 __all__ = [
@@ -52,6 +57,7 @@ __all__ = [
     "frame_index_of",
     "image_size_of",
     "list_frame_files",
+    "list_video_frames",
     "read_index_png",
     "read_meta",
     "read_rgb",
@@ -60,20 +66,7 @@ __all__ = [
     "write_palette_png",
 ]
 
-FRAME_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png")
 ANNOTATION_EXTENSIONS: tuple[str, ...] = (".png",)
-
-
-class DataFormatError(ValueError):
-    """Bad or missing data on disk; ``path`` names the file or folder at fault."""
-
-    def __init__(self, path: str | os.PathLike, message: str) -> None:
-        self.path = str(path)
-        self.message = message
-        super().__init__(f"{self.path}: {message}")
-
-    def __reduce__(self):  # keep (path, message) across process boundaries
-        return (type(self), (self.path, self.message))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -92,36 +85,6 @@ def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> None:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
         raise
-
-
-# ----------------------------------------------------------------------------------------------
-# Frame listing
-# ----------------------------------------------------------------------------------------------
-def frame_index_of(path: str | os.PathLike) -> int:
-    """Integer value of a frame file's stem (``00012.jpg`` -> 12); error naming the file otherwise."""
-    stem = Path(path).stem
-    try:
-        return int(stem)
-    except ValueError:
-        raise DataFormatError(path, "frame file name is not an integer (expected e.g. 00000.jpg)") from None
-
-
-def list_frame_files(folder: str | os.PathLike, extensions: Sequence[str] = FRAME_EXTENSIONS) -> list[Path]:
-    """Files of ``folder`` with one of ``extensions`` (case-insensitive), sorted by integer stem.
-
-    Hidden files are ignored. Raises :class:`DataFormatError` if the folder does not exist, a
-    name is not an integer, or two files share the same integer (``1.jpg`` and ``001.jpg``).
-    """
-    root = Path(folder)
-    if not root.is_dir():
-        raise DataFormatError(root, "folder not found")
-    wanted = tuple(ext.lower() for ext in extensions)
-    found = [p for p in root.iterdir() if not p.name.startswith(".") and p.suffix.lower() in wanted and p.is_file()]
-    keyed = sorted(((frame_index_of(p), p) for p in found), key=lambda item: (item[0], item[1].name))
-    for (idx_a, path_a), (idx_b, path_b) in zip(keyed, keyed[1:]):
-        if idx_a == idx_b:
-            raise DataFormatError(path_b, f"duplicate frame index {idx_a} (also {path_a.name})")
-    return [p for _, p in keyed]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -360,10 +323,7 @@ class MoseSplit:
         if video not in self._frame_cache:
             if self.image_root is None:
                 raise DataFormatError(f"<no JPEGImages>/{video}", "this split has no frame folder")
-            files = list_frame_files(self.image_root / video, FRAME_EXTENSIONS)
-            if not files:
-                raise DataFormatError(self.image_root / video, "no frames (.jpg/.jpeg/.png) in this video folder")
-            self._frame_cache[video] = files
+            self._frame_cache[video] = list_video_frames(self.image_root / video)
         return self._frame_cache[video]
 
     def _annotation_files(self, video: str) -> dict[int, Path]:

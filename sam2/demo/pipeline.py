@@ -22,7 +22,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 
 from sam2.demo.assets import DEMO_CONFIG, DEMO_TRAINING_SEED, require_demo_checkpoint
 from sam2.demo.table import ScoreRow, format_table
@@ -45,8 +45,11 @@ class DemoSettings:
         checkpoint: model checkpoint; None = the one shipped in ``sam2/checkpoints``.
         config: model config name or path.
         num_videos, num_frames, height, width: size of the held-out split.
+        split: ``"synthetic"`` (procedural videos) or ``"photo"`` (photographic videos made
+            only from the held-out photographs, :data:`sam2.data.photo_library.VAL_PHOTOS`).
         seed: seed of the held-out split (must differ from the training split's).
-        num_prev_frames_to_promote, low_quality_threshold: RCMS settings of the "on" run.
+        num_prev_frames_to_promote, low_quality_threshold: RCMS settings of the "on" run;
+            ``None`` takes the published RCMS configs' ``rcms:`` block (:func:`rcms_reference`).
         num_workers: CPU inference processes (each gets cores / num_workers threads; two
             single-threaded workers are much faster than one two-threaded one on a busy machine).
         show_progress: tqdm bars.
@@ -60,9 +63,10 @@ class DemoSettings:
     num_frames: int = 32
     height: int = 180
     width: int = 240
+    split: str = "synthetic"
     seed: int = 0
-    num_prev_frames_to_promote: int = 4
-    low_quality_threshold: float = 0.6
+    num_prev_frames_to_promote: Optional[int] = None
+    low_quality_threshold: Optional[float] = None
     num_workers: int = 2
     show_progress: bool = True
     pictures: bool = True
@@ -72,8 +76,31 @@ class DemoSettings:
             raise ValueError(f"num_videos must be >= 1, got {self.num_videos}")
         if self.num_frames < 3:
             raise ValueError(f"num_frames must be >= 3 (the first and last frames are not scored), got {self.num_frames}")
-        if self.num_prev_frames_to_promote < 1:
+        if self.split not in ("synthetic", "photo"):
+            raise ValueError(f"split must be 'synthetic' or 'photo', got {self.split!r}")
+        if self.num_prev_frames_to_promote is not None and self.num_prev_frames_to_promote < 1:
             raise ValueError("num_prev_frames_to_promote must be >= 1 for the RCMS-on run")
+
+    def rcms_on_settings(self) -> Tuple[int, float]:
+        """``(N, tau)`` of the RCMS-on run: the ones given, else the published configs'."""
+        reference = rcms_reference()
+        n = self.num_prev_frames_to_promote
+        tau = self.low_quality_threshold
+        return (reference["num_prev_frames_to_promote"] if n is None else n,
+                reference["low_quality_threshold"] if tau is None else tau)
+
+
+#: a published RCMS config; its ``rcms:`` block holds the RCMS values of the "on" run
+RCMS_REFERENCE_CONFIG = "configs/sam2.1/sam2.1_hiera_t_rcms_mqf_mss_lvt.yaml"
+
+
+def rcms_reference() -> dict:
+    """The ``rcms:`` block of :data:`RCMS_REFERENCE_CONFIG` (N and tau of the published model)."""
+    from omegaconf import OmegaConf
+
+    from sam2.build_sam import compose_config
+
+    return dict(OmegaConf.to_container(compose_config(RCMS_REFERENCE_CONFIG).rcms, resolve=True))
 
 
 @dataclass
@@ -87,6 +114,8 @@ class DemoResult:
         video: the video shown in the pictures (None when pictures are off).
         gif, strip: picture paths (None when pictures are off).
         seconds: wall time per stage.
+        evaluations: per run (False = RCMS off, True = on), the scorer's
+            :class:`sam2.evaluation.EvaluationResult` (per-object scores, for bootstrap intervals).
     """
 
     rows: list[ScoreRow]
@@ -96,6 +125,7 @@ class DemoResult:
     gif: Optional[Path] = None
     strip: Optional[Path] = None
     seconds: dict[str, float] = field(default_factory=dict)
+    evaluations: dict = field(default_factory=dict)
 
     def metrics(self, rcms_on: bool) -> dict:
         """Dataset metrics of one run."""
@@ -114,6 +144,8 @@ def make_heldout_split(settings: DemoSettings) -> Path:
         height=settings.height,
         width=settings.width,
         seed=settings.seed,
+        photographic=1.0 if settings.split == "photo" else 0.0,
+        photo_split="val",
     )
     root = Path(settings.output_dir) / "data"
     return write_synthetic_split(root, config, overwrite=True, progress=settings.show_progress)
@@ -140,14 +172,15 @@ def run_predictions(settings: DemoSettings, data_dir: Path, checkpoint: Path, rc
     for stale in [pred_dir] + ([record_dir] if rcms_on else []):
         if stale.exists():  # never reuse predictions of another checkpoint
             shutil.rmtree(stale)
+    rcms_n, rcms_tau = settings.rcms_on_settings()
     options = InferenceOptions(
         sam2_cfg=settings.config,
         sam2_checkpoint=str(checkpoint),
         output_mask_dir=pred_dir,
         base_video_dir=data_dir / "JPEGImages",
         input_mask_dir=data_dir / "Annotations",
-        num_prev_frames_to_promote=settings.num_prev_frames_to_promote if rcms_on else 0,
-        low_quality_threshold=settings.low_quality_threshold,
+        num_prev_frames_to_promote=rcms_n if rcms_on else 0,
+        low_quality_threshold=rcms_tau,
         num_workers=settings.num_workers,
         rcms_record_dir=record_dir if rcms_on else None,
         show_progress=settings.show_progress,
@@ -243,11 +276,11 @@ def run_demo(settings: DemoSettings) -> DemoResult:
 
     rows = [
         ScoreRow("RCMS off", metrics[False]),
-        ScoreRow(f"RCMS on (N={settings.num_prev_frames_to_promote})", metrics[True]),
+        ScoreRow(f"RCMS on (N={settings.rcms_on_settings()[0]})", metrics[True]),
     ]
     table = format_table(rows)
     _write_text(out / "scores_table.txt", table + "\n")
-    result = DemoResult(rows=rows, table=table, output_dir=out, seconds=seconds)
+    result = DemoResult(rows=rows, table=table, output_dir=out, seconds=seconds, evaluations=dict(results))
 
     if settings.pictures:
         from sam2.demo.visualize import VideoSources, read_rcms_marks, write_video_pictures

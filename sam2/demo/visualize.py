@@ -43,6 +43,9 @@ class RcmsMarks:
     triggers: dict[int, list[int]] = field(default_factory=dict)
     promoted: dict[int, list[tuple[int, float]]] = field(default_factory=dict)
     trigger_of: dict[int, int] = field(default_factory=dict)
+    #: frame index -> short notes of other memory policies (SAMURAI's motion choices and
+    #: frames kept out of memory; DAM4SAM's DRM anchors are shown as promotions)
+    notes: dict[int, list[str]] = field(default_factory=dict)
 
     @property
     def num_promoted(self) -> int:
@@ -74,6 +77,9 @@ def read_rcms_marks(record_file: Optional[Path]) -> RcmsMarks:
         for key, events in objects.items():
             obj_id = int(key)
             for event in events:
+                if "trigger_frame" not in event:
+                    _read_policy_event(marks, obj_id, event)
+                    continue
                 trigger = int(event["trigger_frame"])
                 marks.triggers.setdefault(trigger, []).append(obj_id)
                 marks.trigger_of.setdefault(obj_id, trigger)
@@ -84,6 +90,20 @@ def read_rcms_marks(record_file: Optional[Path]) -> RcmsMarks:
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{record_file}: not a valid RCMS record ({exc})") from exc
     return marks
+
+
+def _read_policy_event(marks: RcmsMarks, obj_id: int, event: dict) -> None:
+    """One per-frame record of SAMURAI (``branch``) or DAM4SAM (``anchor``)."""
+    frame = int(event["frame"])
+    if event.get("anchor"):  # DAM4SAM: the frame joins the distractor-resolving memory
+        marks.trigger_of.setdefault(obj_id, frame)
+        marks.promoted.setdefault(frame, []).append((obj_id, float(event.get("iou", float("nan")))))
+    if "branch" in event:  # SAMURAI
+        ious = event.get("ious") or []
+        if ious and event["chosen"] != int(np.argmax(ious)):
+            marks.notes.setdefault(frame, []).append(f"obj{obj_id} motion pick #{event['chosen']}")
+        if event.get("valid") is False:
+            marks.notes.setdefault(frame, []).append(f"obj{obj_id} not in memory")
 
 
 def overlay_ids(rgb: np.ndarray, ids: np.ndarray, alpha: float = 0.55) -> np.ndarray:
@@ -205,6 +225,8 @@ def render_frame(sources: VideoSources, frame_idx: int, frame_name: str, marks: 
 
 
 def _rcms_caption(marks: RcmsMarks, frame_idx: int) -> str:
+    if frame_idx in marks.notes and frame_idx not in marks.triggers:
+        return ", ".join(marks.notes[frame_idx][:2])
     if frame_idx in marks.triggers:
         objs = ",".join(str(o) for o in marks.triggers[frame_idx])
         return f"obj {objs} lost: RCMS fires"

@@ -105,7 +105,9 @@ def make_plan(options: InferenceOptions, world_size: int) -> RunPlan:
         except Exception as exc:
             early.append(VideoResult(video, "failed", error=describe_error(exc)))
             continue
-        if video_output_complete(options.output_mask_dir, video, names[video], options.per_obj_png_file):
+        if options.skip_complete and video_output_complete(
+            options.output_mask_dir, video, names[video], options.per_obj_png_file
+        ):
             early.append(VideoResult(video, "skipped", len(names[video])))
         else:
             pending[video] = len(names[video])

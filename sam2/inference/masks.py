@@ -16,10 +16,12 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
+from sam2.utils.constants import MISSING_OBJECT_LOGIT
+
 NON_WINNER_CEILING = -10.0
 """Logits of objects that do not have the highest logit at a pixel are clamped to at most this."""
 
-NOT_STARTED_LOGIT = -1024.0
+NOT_STARTED_LOGIT = MISSING_OBJECT_LOGIT
 """Logit given to an object on frames before its first annotation (separate-per-object mode)."""
 
 MAX_OBJECT_ID = 255

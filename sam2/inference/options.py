@@ -1,6 +1,7 @@
 """Typed settings of an inference run and the records its workers hand back."""
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -11,7 +12,8 @@ class InferenceOptions:
     """Everything a worker needs to run a split; mirrors the command-line flags one to one.
 
     ``num_prev_frames_to_promote`` / ``low_quality_threshold`` are forwarded to
-    ``build_sam2_video_predictor`` unchanged (``None`` there means "take the config's value").
+    ``build_sam2_video_predictor`` unchanged; ``None`` (the default here) means "take the
+    config's ``rcms:`` block". The command line has its own defaults (the published baseline's).
     """
 
     sam2_cfg: str
@@ -26,14 +28,45 @@ class InferenceOptions:
     apply_postprocessing: bool = False
     track_object_appearing_later_in_video: bool = False
     use_vos_optimized_video_predictor: bool = False
-    num_prev_frames_to_promote: Optional[int] = 4
-    low_quality_threshold: Optional[float] = 0.6
+    num_prev_frames_to_promote: Optional[int] = None
+    low_quality_threshold: Optional[float] = None
+    #: memory policy name (``"samurai"``, ``"rcms+dam4sam"``, ...; ``None``: the config's) and
+    #: its parameters as sorted ``(key, value)`` pairs
+    memory_policy: Optional[str] = None
+    policy_opts: tuple = ()
     num_gpus: Optional[int] = 0  # None: every visible GPU
     num_workers: int = 1
     zip_path: Optional[Path] = None
     rcms_record_dir: Optional[Path] = None
     seed: int = 0
     show_progress: bool = True
+    #: a re-run skips videos whose output folder is complete; False recomputes and replaces them
+    #: (the official single-process ``tools/vos_inference.py`` always recomputes)
+    skip_complete: bool = True
+
+    #: the flags the official ``tools/vos_inference.py`` defines, shared by both our tools
+    OFFICIAL_FLAGS = (
+        "score_thresh", "use_all_masks", "per_obj_png_file", "apply_postprocessing",
+        "track_object_appearing_later_in_video", "use_vos_optimized_video_predictor",
+        "num_prev_frames_to_promote", "low_quality_threshold",
+    )
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, **more) -> "InferenceOptions":
+        """Options from a parsed command line of ``tools/vos_inference.py`` or
+        ``tools/vos_inference_ddp.py``: the official flags and paths, plus ``more`` (the
+        fields only one tool has)."""
+        video_list = getattr(args, "video_list_file", None)
+        return cls(
+            sam2_cfg=args.sam2_cfg,
+            sam2_checkpoint=args.sam2_checkpoint or None,
+            output_mask_dir=Path(args.output_mask_dir),
+            base_video_dir=Path(args.base_video_dir),
+            input_mask_dir=Path(args.input_mask_dir),
+            video_list_file=None if video_list is None else Path(video_list),
+            **{name: getattr(args, name) for name in cls.OFFICIAL_FLAGS},
+            **more,
+        )
 
 
 @dataclass

@@ -26,6 +26,7 @@ import torch
 
 from sam2.data.mose_layout import DataFormatError, MoseSplit, write_palette_png
 from sam2.inference.masks import NOT_STARTED_LOGIT, LabelAccumulator, check_object_ids, resolve_labels
+from sam2.inference.per_object_prompts import object_folders, read_per_object_prompts
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +83,12 @@ def read_prompts(split: MoseSplit, video: str, settings: RunnerSettings) -> Vide
     Raises:
         DataFormatError: no annotation, an unreadable / non-palette / wrong-size PNG, no object in the
             first annotated frame, or (``use_all_masks`` in the joint mode) an object that appears later.
+
+    A video annotated per object (``<ann>/<video>/<obj_id:03d>/<frame>.png``, the SA-V layout) is
+    read by :func:`sam2.inference.per_object_prompts.read_per_object_prompts`.
     """
+    if object_folders(split, video):
+        return read_per_object_prompts(split, video, settings)
     frame_names = split.frames(video)
     height, width = split.frame_size(video)
     position = {name: idx for idx, name in enumerate(frame_names)}

@@ -45,6 +45,8 @@ def build_predictor(options: InferenceOptions, device: torch.device) -> VideoPre
         vos_optimized=options.use_vos_optimized_video_predictor,
         num_prev_frames_to_promote=options.num_prev_frames_to_promote,
         low_quality_threshold=options.low_quality_threshold,
+        memory_policy=None if options.memory_policy is None else {
+            "name": options.memory_policy, "params": dict(options.policy_opts)},
     )
 
 
@@ -130,7 +132,9 @@ def _run_one(
 
     try:
         frame_names = split.frames(name)
-        if video_output_complete(options.output_mask_dir, name, frame_names, options.per_obj_png_file):
+        if options.skip_complete and video_output_complete(
+            options.output_mask_dir, name, frame_names, options.per_obj_png_file
+        ):
             bar.update(count)
             return VideoResult(name, "skipped", len(frame_names), rank=rank)
         torch.manual_seed(options.seed)  # same result whichever worker runs the video, in any order

@@ -6,11 +6,11 @@ training through ``SAM2Train``; this class provides the building blocks they sha
 * :meth:`SAM2Base.forward_image` / :meth:`SAM2Base._prepare_backbone_features` - image features.
 * :meth:`SAM2Base._forward_sam_heads` / :meth:`SAM2Base._use_mask_as_output` - prompt encoder +
   mask decoder (or a mask prompt taken as the output), object pointer and object score.
-* :meth:`SAM2Base._prepare_memory_conditioned_features` - memory attention over a
-  :class:`~sam2.modeling.track_types.TrackMemory`, split into small steps: choose the memory
-  frames (:meth:`SAM2Base._select_memory`), turn them into tokens
-  (:meth:`SAM2Base._memory_tokens`) and attend (:meth:`SAM2Base._attend_memory`).
-* :meth:`SAM2Base._encode_new_memory` - memory encoder on a predicted mask.
+* memory reading and writing (:mod:`sam2.modeling.sam2_memory`, mixed in):
+  :meth:`~SAM2MemoryMixin._prepare_memory_conditioned_features` attends to the frames of a
+  :class:`~sam2.modeling.track_types.TrackMemory` chosen by the model's
+  :class:`~sam2.modeling.read_window.ReadWindow`; :meth:`~SAM2MemoryMixin._encode_new_memory`
+  encodes a predicted mask.
 * :meth:`SAM2Base.track_step` - one frame of one track, returning a
   :class:`~sam2.modeling.track_types.FrameOutput`.
 
@@ -19,8 +19,7 @@ Flattened features are sequence-first: ``[H*W, B, C]``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -30,13 +29,17 @@ from torch.nn.init import trunc_normal_
 from sam2.modeling.sam.mask_decoder import MaskDecoder
 from sam2.modeling.sam.prompt_encoder import PromptEncoder
 from sam2.modeling.sam.transformer import TwoWayTransformer
-from sam2.modeling.sam2_utils import MLP, DerivedTensorCache, get_1d_sine_pe, select_closest_cond_frames
-from sam2.modeling.track_types import FrameOutput, PointInputs, TrackMemory
+from sam2.modeling.sam2_memory import (
+    MemoryFrameRef, MemorySelection, PointerRef, SAM2MemoryMixin, map_to_seq_first, seq_first_to_map,
+)
+from sam2.modeling.sam2_utils import MLP, DerivedTensorCache
+from sam2.modeling.track_types import FrameOutput, MaskCandidates, PointInputs, TrackMemory
+from sam2.utils.constants import MISSING_OBJECT_LOGIT
 
 logger = logging.getLogger(__name__)
 
 # logit written into the low-res masks of objects predicted absent
-NO_OBJ_SCORE = -1024.0
+NO_OBJ_SCORE = MISSING_OBJECT_LOGIT
 # logits used when a mask prompt is taken as the output (sigmoid(-10) ~ 4.5e-5)
 MASK_AS_OUTPUT_SCALE = 20.0
 MASK_AS_OUTPUT_BIAS = -10.0
@@ -71,7 +74,7 @@ _CONFIG_ATTRIBUTES = (
 class SamHeadOutputs(NamedTuple):
     """Outputs of the SAM heads for a batch of ``B`` objects (``M`` = 3 candidates or 1).
 
-    Unpacks like the official 7-tuple.
+    The first seven fields are the official 7-tuple; the last two describe the candidates.
     """
 
     low_res_multimasks: torch.Tensor  # [B, M, 4h, 4w] float32 logits
@@ -81,6 +84,19 @@ class SamHeadOutputs(NamedTuple):
     high_res_masks: torch.Tensor  # [B, 1, S, S] best candidate
     obj_ptr: torch.Tensor  # [B, C] object pointer
     object_score_logits: torch.Tensor  # [B, 1] presence logit
+    candidate_tokens: Optional[torch.Tensor] = None  # [B, M, C] decoder tokens (M > 1 only)
+    chosen: Optional[torch.Tensor] = None  # [B] int64 index of the chosen candidate
+
+    def candidates(self) -> MaskCandidates:
+        """All candidates as a :class:`~sam2.modeling.track_types.MaskCandidates`."""
+        chosen = self.chosen
+        if chosen is None:
+            chosen = torch.zeros(self.ious.shape[0], dtype=torch.long, device=self.ious.device)
+        return MaskCandidates(
+            low_res_masks=self.low_res_multimasks, ious=self.ious,
+            object_score_logits=self.object_score_logits, tokens=self.candidate_tokens,
+            chosen=chosen,
+        )
 
 
 class TrackStepCore(NamedTuple):
@@ -91,47 +107,6 @@ class TrackStepCore(NamedTuple):
     pix_feat: torch.Tensor  # [B, C, h, w] features the heads ran on (memory-conditioned)
 
 
-@dataclass(frozen=True)
-class MemoryFrameRef:
-    """A stored frame whose spatial memory is read, at temporal slot ``t_pos``.
-
-    ``t_pos`` is 0 for conditioning frames and ``1 .. num_maskmem - 1`` (oldest to newest) for
-    recent frames; the temporal encoding used is ``maskmem_tpos_enc[num_maskmem - t_pos - 1]``.
-    """
-
-    frame_idx: int
-    t_pos: int
-    output: FrameOutput = field(compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class PointerRef:
-    """A stored frame whose object pointer is read; ``distance`` feeds its temporal encoding."""
-
-    frame_idx: int
-    distance: int
-    output: FrameOutput = field(compare=False, repr=False)
-
-
-@dataclass
-class MemorySelection:
-    """Which memories a (non-initial) frame attends to."""
-
-    spatial: List[MemoryFrameRef]
-    pointers: List[PointerRef]
-    max_ptr_distance: int  # normaliser of pointer distances (max pointer count - 1)
-
-
-def _seq_first_to_map(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
-    """``[h*w, B, C] -> [B, C, h, w]``."""
-    return x.permute(1, 2, 0).view(x.size(1), x.size(2), *size)
-
-
-def _map_to_seq_first(x: torch.Tensor) -> torch.Tensor:
-    """``[B, C, h, w] -> [h*w, B, C]``."""
-    return x.flatten(2).permute(2, 0, 1)
-
-
 def _coerce_point_inputs(point_inputs: Union[PointInputs, Mapping[str, torch.Tensor], None]) -> Optional[PointInputs]:
     if point_inputs is None or isinstance(point_inputs, PointInputs):
         return point_inputs
@@ -140,7 +115,7 @@ def _coerce_point_inputs(point_inputs: Union[PointInputs, Mapping[str, torch.Ten
     raise TypeError(f"point_inputs must be a PointInputs (got {type(point_inputs).__name__})")
 
 
-class SAM2Base(nn.Module):
+class SAM2Base(SAM2MemoryMixin, nn.Module):
     """SAM2 model. Constructor arguments have the official names, meanings and defaults.
 
     Args:
@@ -213,6 +188,10 @@ class SAM2Base(nn.Module):
         for name in _CONFIG_ATTRIBUTES:
             setattr(self, name, settings[name])
         self.num_feature_levels = 3 if use_high_res_features_in_sam else 1
+        #: object-score logit above which the SAM heads count the object as present (masks
+        #: kept, pointer not mixed with ``no_obj_ptr``); 0 in SAM 2, a memory policy may move it
+        #: (SAMURAI: -1). The memory encoder's no-object embedding always uses 0.
+        self.presence_logit_threshold: float = 0.0
 
         # --- modules and parameters (registration order = checkpoint key order) ----------
         self.image_encoder = image_encoder
@@ -361,7 +340,7 @@ class SAM2Base(nn.Module):
             high_res_features=high_res_features,
         )
         if self.pred_obj_scores:
-            present = object_score_logits > 0  # [B, 1]
+            present = object_score_logits > self.presence_logit_threshold  # [B, 1]
             # spatial outputs make a hard present/absent decision
             low_res_multimasks = torch.where(present[:, None, None], low_res_multimasks, NO_OBJ_SCORE)
 
@@ -371,6 +350,7 @@ class SAM2Base(nn.Module):
         )
 
         token = sam_tokens[:, 0]
+        best, candidate_tokens = None, None
         if multimask_output:
             rows = torch.arange(batch, device=device)
             best = ious.argmax(dim=-1)
@@ -378,17 +358,27 @@ class SAM2Base(nn.Module):
             high_res_masks = high_res_multimasks[rows, best].unsqueeze(1)
             if sam_tokens.shape[1] > 1:
                 token = sam_tokens[rows, best]
+                candidate_tokens = sam_tokens
         else:
             low_res_masks, high_res_masks = low_res_multimasks, high_res_multimasks
 
+        obj_ptr = self._pointer_from_token(token, object_score_logits)
+        return SamHeadOutputs(
+            low_res_multimasks, high_res_multimasks, ious, low_res_masks, high_res_masks, obj_ptr,
+            object_score_logits, candidate_tokens, best,
+        )
+
+    def _pointer_from_token(self, token: torch.Tensor, object_score_logits: torch.Tensor) -> torch.Tensor:
+        """Object pointer ``[B, C]`` of a decoder output token ``[B, C]`` (with the "no object"
+        pointer mixed in by the presence of ``object_score_logits`` ``[B, 1]``)."""
         obj_ptr = self.obj_ptr_proj(token)
         if self.pred_obj_scores and hasattr(self, "no_obj_ptr"):
-            presence = object_score_logits.sigmoid() if self.soft_no_obj_ptr else present.float()
+            if self.soft_no_obj_ptr:
+                presence = object_score_logits.sigmoid()
+            else:
+                presence = (object_score_logits > self.presence_logit_threshold).float()
             obj_ptr = self._mix_no_obj_ptr(obj_ptr, presence)
-
-        return SamHeadOutputs(
-            low_res_multimasks, high_res_multimasks, ious, low_res_masks, high_res_masks, obj_ptr, object_score_logits,
-        )
+        return obj_ptr
 
     def _use_mask_as_output(
         self, backbone_features: torch.Tensor, high_res_features: Optional[List[torch.Tensor]],
@@ -443,14 +433,13 @@ class SAM2Base(nn.Module):
 
     def _prepare_backbone_features(
         self, backbone_out: Dict[str, Any],
-    ) -> Tuple[Dict[str, Any], List[torch.Tensor], List[torch.Tensor], List[Tuple[int, int]]]:
+    ) -> Tuple[List[torch.Tensor], List[torch.Tensor], List[Tuple[int, int]]]:
         """Flatten the last ``num_feature_levels`` levels to ``[h*w, B, C]``.
 
         Returns:
-            ``(backbone_out copy, vision_feats, vision_pos_embeds, feat_sizes)`` with lists ordered
-            from the finest level used to the coarsest, and ``feat_sizes`` as ``(h, w)``.
+            ``(vision_feats, vision_pos_embeds, feat_sizes)`` with lists ordered from the finest
+            level used to the coarsest, and ``feat_sizes`` as ``(h, w)``.
         """
-        backbone_out = dict(backbone_out)
         fpn, pos = backbone_out["backbone_fpn"], backbone_out["vision_pos_enc"]
         if len(fpn) != len(pos) or len(fpn) < self.num_feature_levels:
             raise ValueError(
@@ -460,238 +449,9 @@ class SAM2Base(nn.Module):
         levels = fpn[-self.num_feature_levels :]
         level_pos = pos[-self.num_feature_levels :]
         feat_sizes = [(int(p.shape[-2]), int(p.shape[-1])) for p in level_pos]
-        vision_feats = [_map_to_seq_first(x) for x in levels]
-        vision_pos_embeds = [_map_to_seq_first(x) for x in level_pos]
-        return backbone_out, vision_feats, vision_pos_embeds, feat_sizes
-
-    # ================================================================================
-    # memory selection
-    # ================================================================================
-    def _recent_memory_slots(self, frame_idx: int, track_in_reverse: bool = False) -> List[Tuple[int, int]]:
-        """``(t_pos, frame index)`` of the recent-memory slots ``t_pos = 1 .. num_maskmem - 1``.
-
-        The newest slot (``t_pos = num_maskmem - 1``) is always the adjacent frame; older slots
-        step back by the temporal stride (1 in training, ``memory_temporal_stride_for_eval`` in
-        eval) from the nearest multiple of the stride at distance >= 2. In reverse tracking
-        "before" means "after". Indices may be negative or past the end (never stored).
-        """
-        stride = 1 if self.training else self.memory_temporal_stride_for_eval
-        slots = []
-        for t_pos in range(1, self.num_maskmem):
-            back = self.num_maskmem - t_pos  # frames away from the current one
-            if back == 1:
-                idx = frame_idx + 1 if track_in_reverse else frame_idx - 1
-            elif track_in_reverse:
-                anchor = -(-(frame_idx + 2) // stride) * stride  # ceil to a multiple of stride
-                idx = anchor + (back - 2) * stride
-            else:
-                anchor = ((frame_idx - 2) // stride) * stride  # floor to a multiple of stride
-                idx = anchor - (back - 2) * stride
-            slots.append((t_pos, idx))
-        return slots
-
-    def _pointer_window(self, num_frames: Optional[int]) -> int:
-        """Number of pointer frames usable (``min(num_frames, max_obj_ptrs_in_encoder)``)."""
-        limit = self.max_obj_ptrs_in_encoder
-        return limit if num_frames is None else min(num_frames, limit)
-
-    def _select_memory(
-        self, frame_idx: int, memory: TrackMemory, num_frames: Optional[int],
-        track_in_reverse: bool = False,
-    ) -> MemorySelection:
-        """Decide which stored frames a non-initial frame reads (spatial memories and pointers).
-
-        Spatial: the selected conditioning frames (all, or the ``max_cond_frames_in_attn``
-        closest) at ``t_pos = 0`` in ``memory.cond`` order, then the recent slots of
-        :meth:`_recent_memory_slots` from ``memory.non_cond`` (or an unselected conditioning
-        frame at that index). Pointers (when ``use_obj_ptrs_in_encoder``): the selected
-        conditioning frames (only past ones with ``only_obj_ptrs_in_the_past_for_eval`` in
-        eval) at their (signed) distance, then frames 1, 2, ... away in the tracking direction
-        up to the pointer window, stopping at the video's ends.
-        """
-        if not memory.cond:
-            raise ValueError(
-                f"frame {frame_idx}: tracking needs at least one conditioning frame in memory "
-                "(prompt a frame first)"
-            )
-        selected, unselected = select_closest_cond_frames(frame_idx, memory.cond, self.max_cond_frames_in_attn)
-
-        def stored(idx: int) -> Optional[FrameOutput]:
-            out = memory.non_cond.get(idx)
-            return unselected.get(idx) if out is None else out
-
-        spatial = [MemoryFrameRef(t, 0, out) for t, out in selected.items()]
-        for t_pos, idx in self._recent_memory_slots(frame_idx, track_in_reverse):
-            out = stored(idx)
-            if out is not None:
-                spatial.append(MemoryFrameRef(idx, t_pos, out))
-
-        pointers: List[PointerRef] = []
-        window = self._pointer_window(num_frames)
-        if self.use_obj_ptrs_in_encoder:
-            direction = -1 if track_in_reverse else 1
-            past_only = (not self.training) and self.only_obj_ptrs_in_the_past_for_eval
-            for t, out in selected.items():
-                if past_only and (t < frame_idx if track_in_reverse else t > frame_idx):
-                    continue
-                dist = (frame_idx - t) * direction if self.use_signed_tpos_enc_to_obj_ptrs else abs(frame_idx - t)
-                pointers.append(PointerRef(t, dist, out))
-            for step in range(1, window):
-                t = frame_idx - step * direction
-                if t < 0 or (num_frames is not None and t >= num_frames):
-                    break
-                out = stored(t)
-                if out is not None:
-                    pointers.append(PointerRef(t, step, out))
-        return MemorySelection(spatial=spatial, pointers=pointers, max_ptr_distance=window - 1)
-
-    # ================================================================================
-    # memory tokens and attention
-    # ================================================================================
-    def _spatial_memory_tokens(
-        self, refs: Sequence[MemoryFrameRef], batch: int, device: torch.device, dtype: torch.dtype,
-    ) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
-        """Tokens ``[h*w, B, C_mem]`` and encodings (spatial + temporal) of each stored memory.
-
-        Stored memories (possibly bfloat16 or offloaded) are brought to ``device`` / ``dtype``.
-        Frames without an encoded memory are skipped.
-        """
-        tokens, encodings = [], []
-        for ref in refs:
-            feats, pos_list = ref.output.maskmem_features, ref.output.maskmem_pos_enc
-            if feats is None or not pos_list:
-                continue
-            tokens.append(_map_to_seq_first(feats.to(device=device, dtype=dtype, non_blocking=True)))
-            pos = pos_list[-1].to(device=device, dtype=dtype)
-            if pos.shape[0] != feats.shape[0]:
-                pos = pos.expand(feats.shape[0], -1, -1, -1)
-            tpos = self.maskmem_tpos_enc[self.num_maskmem - ref.t_pos - 1]
-            encodings.append(_map_to_seq_first(pos) + tpos)
-        return tokens, encodings
-
-    def _pointer_tokens(
-        self, selection: MemorySelection, batch: int, device: torch.device, dtype: torch.dtype,
-    ) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
-        """Object-pointer tokens ``[P * C/C_mem, B, C_mem]`` and their temporal encodings."""
-        refs = selection.pointers
-        if not refs:
-            return None, None
-        c, c_mem = self.hidden_dim, self.mem_dim
-        ptrs = torch.stack([r.output.obj_ptr.to(device=device, dtype=dtype) for r in refs], dim=0)  # [P, B, C]
-        if self.add_tpos_enc_to_obj_ptrs:
-            dists = torch.tensor([r.distance for r in refs], device=device)
-            enc_dim = c if self.proj_tpos_enc_in_obj_ptrs else c_mem
-            enc = get_1d_sine_pe(dists / selection.max_ptr_distance, dim=enc_dim)
-            enc = self.obj_ptr_tpos_proj(enc).unsqueeze(1).expand(-1, batch, c_mem)
-        else:
-            enc = ptrs.new_zeros(len(refs), batch, c_mem)
-        if c_mem < c:
-            # one pointer becomes C / C_mem consecutive tokens of width C_mem
-            parts = c // c_mem
-            ptrs = ptrs.reshape(-1, batch, parts, c_mem).permute(0, 2, 1, 3).flatten(0, 1)
-            enc = enc.repeat_interleave(parts, dim=0)
-        return ptrs, enc
-
-    def _memory_tokens(
-        self, selection: MemorySelection, batch: int, device: torch.device, dtype: torch.dtype,
-    ) -> Tuple[torch.Tensor, torch.Tensor, int]:
-        """Concatenate spatial then pointer tokens: ``(memory [M, B, C_mem], pos [M, B, C_mem], n_ptr_tokens)``."""
-        tokens, encodings = self._spatial_memory_tokens(selection.spatial, batch, device, dtype)
-        ptrs, ptr_enc = self._pointer_tokens(selection, batch, device, dtype)
-        num_ptr_tokens = 0
-        if ptrs is not None:
-            tokens.append(ptrs)
-            encodings.append(ptr_enc)
-            num_ptr_tokens = int(ptrs.shape[0])
-        if not tokens:
-            raise ValueError("no memory to attend to: conditioning frames lack encoded memories and pointers")
-        return torch.cat(tokens, dim=0), torch.cat(encodings, dim=0), num_ptr_tokens
-
-    def _attend_memory(
-        self, current_vision_feats: List[torch.Tensor],
-        current_vision_pos_embeds: List[torch.Tensor], feat_size: Tuple[int, int],
-        memory_tokens: torch.Tensor, memory_pos: torch.Tensor, num_obj_ptr_tokens: int,
-    ) -> torch.Tensor:
-        """Memory attention on the coarsest level; returns ``[B, C, h, w]``."""
-        fused = self.memory_attention(
-            current_vision_feats[-1:], memory_tokens, curr_pos=current_vision_pos_embeds[-1:],
-            memory_pos=memory_pos, num_obj_ptr_tokens=num_obj_ptr_tokens,
-        )
-        return _seq_first_to_map(fused, feat_size)
-
-    def _prepare_memory_conditioned_features(
-        self, frame_idx: int, is_init_cond_frame: bool, current_vision_feats: List[torch.Tensor],
-        current_vision_pos_embeds: List[torch.Tensor], feat_sizes: List[Tuple[int, int]],
-        memory: TrackMemory, num_frames: Optional[int], track_in_reverse: bool = False,
-    ) -> torch.Tensor:
-        """Fuse the current frame's coarsest features ``[h*w, B, C]`` with memory -> ``[B, C, h, w]``.
-
-        Initial conditioning frames use no memory (``no_mem_embed``); other frames read the
-        memories chosen by :meth:`_select_memory`.
-        """
-        feats = current_vision_feats[-1]
-        batch, size = feats.size(1), feat_sizes[-1]
-        if self.num_maskmem == 0:  # memory disabled (plain SAM on images)
-            return _seq_first_to_map(feats, size)
-
-        if is_init_cond_frame:
-            if self.directly_add_no_mem_embed:
-                return _seq_first_to_map(feats + self.no_mem_embed, size)
-            memory_tokens = self.no_mem_embed.expand(1, batch, self.mem_dim)
-            memory_pos = self.no_mem_pos_enc.expand(1, batch, self.mem_dim)
-            num_ptr_tokens = 0
-        else:
-            selection = self._select_memory(frame_idx, memory, num_frames, track_in_reverse)
-            memory_tokens, memory_pos, num_ptr_tokens = self._memory_tokens(
-                selection, batch, feats.device, feats.dtype,
-            )
-        return self._attend_memory(
-            current_vision_feats, current_vision_pos_embeds, size, memory_tokens, memory_pos, num_ptr_tokens,
-        )
-
-    # ================================================================================
-    # memory encoding
-    # ================================================================================
-    def _encode_new_memory(
-        self, current_vision_feats: List[torch.Tensor], feat_sizes: List[Tuple[int, int]],
-        pred_masks_high_res: torch.Tensor, object_score_logits: torch.Tensor,
-        is_mask_from_pts: bool,
-    ) -> Tuple[torch.Tensor, List[torch.Tensor]]:
-        """Encode the frame's coarsest features and its mask logits ``[B, 1, S, S]`` into memory.
-
-        Returns:
-            ``maskmem_features [B, C_mem, h, w]`` and ``maskmem_pos_enc`` (``[[B, C_mem, h, w]]``).
-        """
-        pix_feat = _seq_first_to_map(current_vision_feats[-1], feat_sizes[-1])
-        masks = pred_masks_high_res
-        if self.non_overlap_masks_for_mem_enc and not self.training:
-            masks = self._apply_non_overlapping_constraints(masks)
-        hard = self.binarize_mask_from_pts_for_mem_enc and is_mask_from_pts and not self.training
-        probs = (masks > 0).float() if hard else torch.sigmoid(masks)
-        # affine map of the probabilities (x * 1 + 0 is exact, so no special case is needed)
-        probs = probs * self.sigmoid_scale_for_mem_enc + self.sigmoid_bias_for_mem_enc
-        encoded = self.memory_encoder(pix_feat, probs, skip_mask_sigmoid=True)
-        maskmem_features = encoded["vision_features"]
-        maskmem_pos_enc = encoded["vision_pos_enc"]
-        if self.no_obj_embed_spatial is not None:
-            absent = 1 - (object_score_logits > 0).float()  # [B, 1]
-            maskmem_features = maskmem_features + absent[..., None, None] * self.no_obj_embed_spatial[..., None, None]
-        return maskmem_features, maskmem_pos_enc
-
-    def _encode_memory_in_output(
-        self, current_vision_feats: List[torch.Tensor], feat_sizes: List[Tuple[int, int]],
-        point_inputs: Optional[PointInputs], run_mem_encoder: bool, high_res_masks: torch.Tensor,
-        object_score_logits: torch.Tensor, current_out: FrameOutput,
-    ) -> None:
-        """Fill ``current_out.maskmem_features`` / ``maskmem_pos_enc`` (``None`` when skipped)."""
-        if run_mem_encoder and self.num_maskmem > 0:
-            current_out.maskmem_features, current_out.maskmem_pos_enc = self._encode_new_memory(
-                current_vision_feats=current_vision_feats, feat_sizes=feat_sizes,
-                pred_masks_high_res=high_res_masks, object_score_logits=object_score_logits,
-                is_mask_from_pts=point_inputs is not None,
-            )
-        else:
-            current_out.maskmem_features, current_out.maskmem_pos_enc = None, None
+        vision_feats = [map_to_seq_first(x) for x in levels]
+        vision_pos_embeds = [map_to_seq_first(x) for x in level_pos]
+        return vision_feats, vision_pos_embeds, feat_sizes
 
     # ================================================================================
     # per-frame step
@@ -707,10 +467,10 @@ class SAM2Base(nn.Module):
         high_res_features = None
         if len(current_vision_feats) > 1:
             high_res_features = [
-                _seq_first_to_map(x, s) for x, s in zip(current_vision_feats[:-1], feat_sizes[:-1])
+                seq_first_to_map(x, s) for x, s in zip(current_vision_feats[:-1], feat_sizes[:-1])
             ]
         if mask_inputs is not None and self.use_mask_input_as_output_without_sam:
-            pix_feat = _seq_first_to_map(current_vision_feats[-1], feat_sizes[-1])
+            pix_feat = seq_first_to_map(current_vision_feats[-1], feat_sizes[-1])
             outputs = self._use_mask_as_output(pix_feat, high_res_features, mask_inputs)
             return TrackStepCore(outputs, high_res_features, pix_feat)
 
@@ -756,7 +516,8 @@ class SAM2Base(nn.Module):
             prev_sam_mask_logits: ``[B, 1, 4h, 4w]`` earlier logits fed with new clicks.
 
         Returns:
-            a :class:`FrameOutput` with masks, pointer, object score, IoUs and memory.
+            a :class:`FrameOutput` with masks, pointer, object score, IoUs, memory (when
+            ``run_mem_encoder``) and every decoder candidate (``candidates``).
         """
         point_inputs = _coerce_point_inputs(point_inputs)
         features = (current_vision_feats, current_vision_pos_embeds, feat_sizes)
@@ -769,6 +530,7 @@ class SAM2Base(nn.Module):
             pred_masks=heads.low_res_masks, obj_ptr=heads.obj_ptr,
             object_score_logits=heads.object_score_logits, pred_masks_high_res=heads.high_res_masks,
             ious=heads.ious, point_inputs=point_inputs, mask_inputs=mask_inputs,
+            candidates=heads.candidates(),
         )
         self._encode_memory_in_output(
             current_vision_feats, feat_sizes, point_inputs, run_mem_encoder, heads.high_res_masks,

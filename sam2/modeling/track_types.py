@@ -12,7 +12,7 @@ These replace the nested string-keyed dicts of the official implementation:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
 
@@ -29,12 +29,42 @@ class PointInputs:
     coords: torch.Tensor
     labels: torch.Tensor
 
-    @property
-    def num_points(self) -> int:
-        return int(self.labels.shape[1])
-
     def to(self, device: torch.device | str) -> "PointInputs":
         return PointInputs(self.coords.to(device), self.labels.to(device))
+
+
+@dataclass
+class MaskCandidates:
+    """Every mask the decoder proposed for one frame of ``B`` objects, before one is chosen.
+
+    Attributes:
+        low_res_masks: ``[B, M, H/4, W/4]`` float32 logits of the ``M`` candidates (M = 3 with
+            multimask output, else 1), after the "no object" overwrite.
+        ious: ``[B, M]`` float32 predicted IoUs.
+        object_score_logits: ``[B, 1]`` float32 presence logit (shared by the candidates).
+        tokens: ``[B, M, C]`` decoder output tokens of the candidates (the object pointer of a
+            candidate is computed from its token), or ``None`` when there is one candidate.
+        chosen: ``[B]`` int64 index of the candidate the decoder picked (highest IoU).
+    """
+
+    low_res_masks: torch.Tensor
+    ious: torch.Tensor
+    object_score_logits: torch.Tensor
+    tokens: Optional[torch.Tensor]
+    chosen: torch.Tensor
+
+    @property
+    def num_candidates(self) -> int:
+        return int(self.low_res_masks.shape[1])
+
+    def row(self, b: int) -> "MaskCandidates":
+        """The candidates of object ``b`` alone (batch of 1, views)."""
+        one = slice(b, b + 1)
+        return MaskCandidates(
+            low_res_masks=self.low_res_masks[one], ious=self.ious[one],
+            object_score_logits=self.object_score_logits[one],
+            tokens=None if self.tokens is None else self.tokens[one], chosen=self.chosen[one],
+        )
 
 
 @dataclass
@@ -56,6 +86,9 @@ class FrameOutput:
         mask_inputs: ``[B, 1, H, W]`` float/bool mask prompt used on this frame, if any.
         quality: ``[B]`` float32 memory-quality score (MQF), filled by the video predictor; NaN
             never appears: frames without a positive pixel carry ``-1``.
+        candidates: all decoder candidates of this frame (:class:`MaskCandidates`), set by
+            ``SAM2Base.track_step``; the video predictor shows them to the memory policy and
+            does not keep them in memory.
         extras: free-form per-frame tensors for training (multi-step predictions, ...).
     """
 
@@ -69,6 +102,7 @@ class FrameOutput:
     point_inputs: Optional[PointInputs] = None
     mask_inputs: Optional[torch.Tensor] = None
     quality: Optional[torch.Tensor] = None
+    candidates: Optional[MaskCandidates] = None
     extras: Dict[str, object] = field(default_factory=dict)
 
 
@@ -83,6 +117,10 @@ class TrackMemory:
 
     cond: Dict[int, FrameOutput] = field(default_factory=dict)
     non_cond: Dict[int, FrameOutput] = field(default_factory=dict)
+    #: optional read plan of a memory policy: ``selector(frame_idx, reverse, selection, memory,
+    #: window) -> selection`` rewrites what ``SAM2Base._select_memory`` chose (see
+    #: ``sam2.video.policies.MemoryPolicy.select_memory``); ``None``: SAM 2's choice.
+    selector: Optional[Callable[..., Any]] = field(default=None, repr=False, compare=False)
 
     def get(self, frame_idx: int) -> Optional[FrameOutput]:
         """The output stored for ``frame_idx`` (conditioning first), or ``None``."""

@@ -17,10 +17,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image as PILImage
 
+from sam2.utils.constants import IMAGENET_MEAN, IMAGENET_STD
 from sam2.utils.misc import get_connected_components
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 ImageLike = Union[np.ndarray, PILImage.Image]
 

@@ -5,6 +5,9 @@
 * :mod:`sam2.video.memory_bank` - per-object memory with eviction of unreadable entries.
 * :mod:`sam2.video.policies` - the memory-selection policy interface and plain SAM2.1.
 * :mod:`sam2.video.rcms` - RCMS (reliable conditioned memory selection) and MQF quality.
+* :mod:`sam2.video.stream` - streaming: ``open_stream`` / ``push`` on live frames.
+* :mod:`sam2.video.live_sources` - live frame sources (folder, PyAV file / URL / camera,
+  iterables); :mod:`sam2.video.live_feed` - reader thread + drop / queue buffer.
 
 Submodules are imported explicitly; importing this package loads nothing else.
 """

@@ -23,11 +23,12 @@ from typing import Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
+from sam2.data.errors import DataFormatError
+from sam2.data.frame_files import list_video_frames
+from sam2.utils.constants import IMAGENET_MEAN, IMAGENET_STD
+
 logger = logging.getLogger(__name__)
 
-IMAGENET_MEAN: Tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: Tuple[float, float, float] = (0.229, 0.224, 0.225)
-JPEG_SUFFIXES = (".jpg", ".jpeg")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
 
@@ -191,23 +192,17 @@ class FrameSource:
             pass
 
 
-def _frame_sort_key(path: Path) -> int:
-    try:
-        return int(path.stem)
-    except ValueError as err:
-        raise FrameReadError(
-            f"frame file {path} does not have an integer name (expected e.g. 00000.jpg); "
-            "frames are ordered by the integer value of their names"
-        ) from err
+class ImageFolderSource(FrameSource):
+    """Frames stored as image files ``<int>.jpg`` (or ``.jpeg`` / ``.png``) in one folder.
 
-
-class JpegFolderSource(FrameSource):
-    """Frames stored as ``<int>.jpg`` / ``.jpeg`` files in one folder (sorted by integer name).
+    Which files are frames and their order follow :mod:`sam2.data.frame_files`, the rules of
+    the split reader (:class:`sam2.data.mose_layout.MoseSplit`) too: a video the reader lists
+    is opened here with the same frames in the same order.
 
     Raises:
-        FrameReadError: the folder is missing or holds no JPEG frame, a name is not an
-            integer, or the frames do not all have the same size (the first offending frame
-            is named). Undecodable / truncated frames are reported when first read.
+        FrameReadError: the folder is missing or holds no frame, a name is not an integer, two
+            files share a number, or the frames do not all have the same size (the offending
+            files are named). Undecodable / truncated frames are reported when first read.
     """
 
     def __init__(
@@ -221,10 +216,10 @@ class JpegFolderSource(FrameSource):
         folder = Path(folder)
         if not folder.is_dir():
             raise FrameReadError(f"video folder {folder} does not exist or is not a folder")
-        files = [p for p in folder.iterdir() if p.suffix.lower() in JPEG_SUFFIXES and p.is_file()]
-        if not files:
-            raise FrameReadError(f"no JPEG frames (*.jpg, *.jpeg) found in {folder}")
-        files.sort(key=_frame_sort_key)
+        try:
+            files = list_video_frames(folder)
+        except DataFormatError as err:
+            raise FrameReadError(str(err)) from err
         self.folder = folder
         self.paths: List[Path] = files
         self.num_frames = len(files)
@@ -316,11 +311,14 @@ class VideoFileSource(FrameSource):
         import av
 
         count, width, height = 0, 0, 0
-        with av.open(str(self.path)) as container:
-            for frame in container.decode(video=0):
-                if count == 0:
-                    width, height = frame.width, frame.height
-                count += 1
+        try:
+            with av.open(str(self.path)) as container:
+                for frame in container.decode(video=0):
+                    if count == 0:
+                        width, height = frame.width, frame.height
+                    count += 1
+        except Exception as err:  # PyAV raises its own error classes (av.error.*)
+            raise FrameReadError(f"cannot read the video file {self.path}: {err}") from err
         return count, width, height
 
     def _rewind(self) -> None:
@@ -361,7 +359,7 @@ def open_frame_source(
     cache_size: int = 4,
     prefetch: bool = False,
 ) -> FrameSource:
-    """Open ``video_path`` (a folder of JPEG frames or a video file) lazily.
+    """Open ``video_path`` (a folder of JPEG / PNG frames or a video file) lazily.
 
     Raises:
         FrameReadError: the path does not exist or is neither a folder nor a video file.
@@ -370,12 +368,13 @@ def open_frame_source(
         return video_path
     path = Path(video_path)
     if path.is_dir():
-        return JpegFolderSource(path, image_size, device, cache_size, prefetch)
+        return ImageFolderSource(path, image_size, device, cache_size, prefetch)
     if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
         return VideoFileSource(path, image_size, device, cache_size, prefetch)
     if not path.exists():
         raise FrameReadError(f"video path {path} does not exist")
     raise FrameReadError(
-        f"video path {path} is neither a folder of JPEG frames nor a video file "
+        f"video path {path} is neither a folder of JPEG / PNG frames nor a video file "
         f"({', '.join(VIDEO_SUFFIXES)})"
     )
+

@@ -5,8 +5,8 @@ The model (``SAM2Base.track_step``) reads an object's memory from a
 ``num_maskmem - 1`` tracked frames (times the temporal stride) for spatial memory, and the
 object pointers of up to ``max_obj_ptrs_in_encoder - 1`` previous tracked frames. A
 :class:`MemoryBank` owns that ``TrackMemory`` and drops non-conditioning entries that fall
-behind this read window (:class:`ReadWindow`), so the memory of a long video stays
-bounded. Entries are kept when
+behind the model's read window (:class:`~sam2.modeling.read_window.ReadWindow`, which
+decides what is read and what may go), so the memory of a long video stays bounded. Entries are kept when
 
 * they are conditioning frames (prompts, frames promoted by a policy such as RCMS),
 * they lie within the read window of the frame just tracked (on the side it came from),
@@ -15,50 +15,46 @@ bounded. Entries are kept when
 * the memory-selection policy asks to keep them (RCMS keeps its promotion candidates).
 
 With these rules dropping an entry never changes a later result of a propagation.
+
+What happens to an entry that falls behind the window is the bank's *eviction mode*:
+
+* ``"offload"`` (default): it moves to the host (CPU) as it is (memory features in their
+  storage dtype, bfloat16 by default; low-res logits, pointer and scores in float32) and stays
+  readable: a correction anywhere, and any later propagation, reads it back (moved to the
+  compute device on read) and gets the official predictor's results. Device memory stays
+  flat in video length; host memory grows by one entry per frame and object.
+* ``"drop"``: it is deleted (strict mode for very long videos): host and device memory both
+  stay flat, and a correction that would read dropped memory raises a clear error.
+* ``"off"``: nothing moves (the official behaviour: everything stays on the device).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional
 
 import torch
 
+from sam2.modeling.read_window import ReadWindow
 from sam2.modeling.track_types import FrameOutput, TrackMemory
 
+__all__ = ["MemoryBank", "ReadWindow", "EVICTION_MODES"]
 
-@dataclass(frozen=True)
-class ReadWindow:
-    """How far back (in frames) tracking a frame can read another frame's memory.
+#: what eviction does with an entry behind the read window (see the module docstring)
+EVICTION_MODES = ("offload", "drop", "off")
+_HOST = torch.device("cpu")
 
-    Attributes:
-        reach: a frame ``t`` tracked forward reads non-conditioning memory of frames in
-            ``[t - reach, t - 1]`` only (mirrored for reverse tracking).
-    """
 
-    reach: int
+def _to_host(out: FrameOutput) -> FrameOutput:
+    """The same entry with its tensors on the host (no copy when already there)."""
+    def host(t):
+        return t.to(_HOST) if isinstance(t, torch.Tensor) else t
 
-    @staticmethod
-    def for_model(
-        num_maskmem: int,
-        memory_temporal_stride: int,
-        use_obj_ptrs_in_encoder: bool,
-        max_obj_ptrs_in_encoder: int,
-        num_frames: Optional[int] = None,
-    ) -> "ReadWindow":
-        """The window of a SAM2 model.
-
-        Spatial memories reach back ``(num_maskmem - 1) * stride`` frames at most; object
-        pointers ``min(num_frames, max_obj_ptrs_in_encoder) - 1`` frames. One extra frame of
-        margin is kept on each.
-        """
-        mask_reach = max(num_maskmem - 1, 0) * max(int(memory_temporal_stride), 1) + 1
-        ptr_reach = 0
-        if use_obj_ptrs_in_encoder:
-            limit = max_obj_ptrs_in_encoder
-            if num_frames is not None:
-                limit = min(limit, num_frames)
-            ptr_reach = max(limit, 0)
-        return ReadWindow(reach=max(mask_reach, ptr_reach))
+    return FrameOutput(
+        pred_masks=host(out.pred_masks), obj_ptr=host(out.obj_ptr),
+        object_score_logits=host(out.object_score_logits),
+        maskmem_features=host(out.maskmem_features),
+        maskmem_pos_enc=out.maskmem_pos_enc,  # one shared copy for the whole video
+        ious=host(out.ious), quality=host(out.quality),
+    )
 
 
 class MemoryBank:
@@ -66,15 +62,29 @@ class MemoryBank:
 
     Args:
         window: the model's read window, used by :meth:`evict`.
-        evict: when ``False`` nothing is ever dropped (the official behaviour).
+        evict: ``True`` drops entries behind the window (``"drop"``), ``False`` never evicts
+            (``"off"``); or one of :data:`EVICTION_MODES` (the video predictor's default is
+            ``"offload"``).
     """
 
-    def __init__(self, window: ReadWindow, evict: bool = True) -> None:
+    def __init__(self, window: ReadWindow, evict: "bool | str" = True) -> None:
+        mode = {True: "drop", False: "off"}.get(evict, evict) if isinstance(evict, bool) else evict
+        if mode not in EVICTION_MODES:
+            raise ValueError(f"memory eviction mode {evict!r}: expected one of {', '.join(EVICTION_MODES)}")
         self.window = window
-        self.evict_enabled = evict
+        self.mode: str = mode
         self.memory = TrackMemory()
-        #: frames dropped so far (for tests and diagnostics)
+        #: frames evicted (dropped or offloaded) so far (for tests and diagnostics)
         self.num_evicted = 0
+        #: frames currently held on the host by ``"offload"``
+        self.offloaded: set = set()
+        #: conditioning frames whose neighbours need not be kept for a later propagation
+        #: (promoted with ``protect_neighbours=False``, e.g. DAM4SAM anchors)
+        self.unanchored: set = set()
+
+    @property
+    def evict_enabled(self) -> bool:
+        return self.mode != "off"
 
     # -- views ----------------------------------------------------------------------
     @property
@@ -94,41 +104,75 @@ class MemoryBank:
     # -- updates --------------------------------------------------------------------
     def put(self, frame_idx: int, out: FrameOutput, is_cond: bool) -> None:
         """Store ``out`` as frame ``frame_idx``'s conditioning or tracked output."""
+        self.offloaded.discard(frame_idx)
         if is_cond:
             self.memory.cond[frame_idx] = out
+            self.unanchored.discard(frame_idx)
             # a frame is either conditioning or not, never both
             self.memory.non_cond.pop(frame_idx, None)
         else:
             self.memory.non_cond[frame_idx] = out
 
-    def promote(self, frame_idx: int) -> FrameOutput:
-        """Move a tracked frame into the conditioning memory (move, not copy)."""
+    def promote(self, frame_idx: int, protect_neighbours: bool = True) -> FrameOutput:
+        """Move a tracked frame into the conditioning memory (move, not copy).
+
+        ``protect_neighbours=False``: eviction does not keep the tracked frames around it for
+        a later propagation starting there (its policy promotes many frames over a video)."""
+        self.offloaded.discard(frame_idx)
         out = self.memory.non_cond.pop(frame_idx)
         self.memory.cond[frame_idx] = out
+        if not protect_neighbours:
+            self.unanchored.add(frame_idx)
         return out
 
     def demote(self, frame_idx: int) -> Optional[FrameOutput]:
         """Move a conditioning frame back to the tracked frames (when its prompt is cleared)."""
         out = self.memory.cond.pop(frame_idx, None)
+        self.unanchored.discard(frame_idx)
         if out is not None:
             self.memory.non_cond[frame_idx] = out
         return out
 
     def drop_cond(self, frame_idx: int) -> Optional[FrameOutput]:
         """Forget a conditioning frame entirely."""
+        self.unanchored.discard(frame_idx)
         return self.memory.cond.pop(frame_idx, None)
 
     def clear(self) -> None:
+        self.offloaded.clear()
         self.memory.cond.clear()
         self.memory.non_cond.clear()
+        self.unanchored.clear()
 
-    def clear_non_cond_around(self, frame_idx: int, radius: int) -> None:
-        """Drop tracked outputs within ``radius`` frames of ``frame_idx`` (both sides)."""
+    def clear_non_cond_around(self, frame_idx: int) -> None:
+        """Drop tracked outputs within the window's :attr:`~ReadWindow.clear_radius` of
+        ``frame_idx`` (both sides): the official ``clear_non_cond_mem_around_input``."""
+        radius = self.window.clear_radius
         for t in range(frame_idx - radius, frame_idx + radius + 1):
             self.memory.non_cond.pop(t, None)
 
+    def is_cond(self, frame_idx: int) -> bool:
+        return frame_idx in self.memory.cond
+
+    def missing_reads(self, frame_idx: int, reverse: bool, tracked: Iterable[int]) -> List[int]:
+        """Frames of ``tracked`` that tracking ``frame_idx`` would read but that are no longer
+        stored (evicted), in increasing order."""
+        tracked = set(tracked)
+        return sorted(t for t in self.window.read_span(frame_idx, reverse)
+                      if t in tracked and t not in self)
+
+    def read_layout(self, frame_idx: int, reverse: bool) -> tuple:
+        """``(conditioning frames, tracked frames within reach)`` read when tracking ``frame_idx``,
+        or ``None`` when one of them has no encoded memory yet (then the object runs alone)."""
+        near = tuple(sorted(t for t in self.memory.non_cond if self.window.reads(frame_idx, reverse, t)))
+        frames = (*self.memory.cond, *near)
+        if any(self.get(t).maskmem_features is None for t in frames):
+            return None
+        return tuple(self.memory.cond), near
+
     def evict(self, frame_idx: int, reverse: bool, keep: Iterable[int] = ()) -> List[int]:
-        """Drop tracked outputs that no later frame can read after tracking ``frame_idx``.
+        """Evict tracked outputs that no later frame can read after tracking ``frame_idx``:
+        drop them, or move them to the host (see the module docstring).
 
         Args:
             frame_idx: the frame just tracked.
@@ -136,39 +180,22 @@ class MemoryBank:
             keep: frames a memory-selection policy still needs.
 
         Returns:
-            the dropped frame indices.
+            the evicted frame indices.
         """
-        if not self.evict_enabled:
+        if self.mode == "off":
             return []
-        reach = self.window.reach
-        if reverse:
-            behind = [t for t in self.memory.non_cond if t > frame_idx + reach]
-        else:
-            behind = [t for t in self.memory.non_cond if t < frame_idx - reach]
-        if not behind:
-            return []
+        cond_frames = [c for c in self.memory.cond if c not in self.unanchored]
         protected = set(keep)
-        cond_frames = list(self.memory.cond)
-        dropped = []
-        for t in behind:
-            if t in protected:
-                continue
-            if any(abs(t - c) <= reach for c in cond_frames):
-                continue
-            del self.memory.non_cond[t]
-            dropped.append(t)
-        self.num_evicted += len(dropped)
-        return dropped
-
-    def storage_bytes(self) -> int:
-        """Bytes held by the stored tensors (shared positional encodings counted once)."""
-        seen = set()
-        total = 0
-        for store in (self.memory.cond, self.memory.non_cond):
-            for out in store.values():
-                for t in (out.pred_masks, out.obj_ptr, out.object_score_logits,
-                          out.maskmem_features, out.ious, out.quality):
-                    if isinstance(t, torch.Tensor) and t.data_ptr() not in seen:
-                        seen.add(t.data_ptr())
-                        total += t.numel() * t.element_size()
-        return total
+        evicted = [
+            t for t in self.memory.non_cond
+            if t not in protected and t not in self.offloaded
+            and self.window.evictable(t, frame_idx, reverse, cond_frames)
+        ]
+        for t in evicted:
+            if self.mode == "drop":
+                del self.memory.non_cond[t]
+            else:
+                self.memory.non_cond[t] = _to_host(self.memory.non_cond[t])
+                self.offloaded.add(t)
+        self.num_evicted += len(evicted)
+        return evicted

@@ -1,32 +1,118 @@
-"""Memory-selection policies: which frames an object's memory keeps as conditioning frames.
+"""Memory policies: what an object's memory keeps, and which decoder candidate becomes the output.
 
-The video predictor calls a policy at exactly one point of its per-frame step:
-:meth:`MemorySelectionPolicy.after_frame`, right after a *tracked* (not prompted) frame's
-output has been stored in the object's non-conditioning memory and before that memory is
-pruned by :meth:`~sam2.video.memory_bank.MemoryBank.evict`. The policy may move frames
-between the non-conditioning and the conditioning memory of that object (the change takes
-effect from the next tracked frame on) and tells the eviction which extra frames it may
-still need (:meth:`MemorySelectionPolicy.frames_to_retain`).
+The one mechanism
+-----------------
+The video predictor's per-frame step (:meth:`~sam2.video.frame_step.FrameStepMixin.track_frame`)
+calls the policy at exactly one point for every object on every *tracked* (not prompted)
+frame: :meth:`MemoryPolicy.on_frame`. At that point the decoder has run, nothing of the frame
+has been memory-encoded or stored, and the policy gets a :class:`FrameDecision`:
 
-* :class:`PlainSAM2Policy` (default): does nothing - the plain SAM2.1 recent-frames FIFO.
-* :class:`sam2.video.rcms.RCMSPolicy`: promotes reliable frames when an object disappears.
+* ``decision.candidates`` - every mask the decoder proposed (``[1, M, h, w]`` logits), their
+  predicted IoUs ``[1, M]``, the object-score logit ``[1, 1]`` and which one the decoder chose
+  (highest IoU); ``decision.output`` - the chosen candidate as it will be stored (hole-filled
+  low-res logits, object pointer, object score, IoUs, MQF ``quality``);
+* ``decision.choose(k)`` - (b) make candidate ``k`` the output *and* the memory of this frame
+  (mask, object pointer from its token, quality); ``decision.output`` follows;
+* ``decision.admit = False`` - (c) keep the frame as an output and pointer, but do not store its
+  mask memory (memory attention then skips it);
+* ``decision.bank`` - (d) the object's :class:`~sam2.video.memory_bank.MemoryBank`: promote
+  earlier tracked frames to conditioning frames (``bank.promote``), drop promoted ones
+  (``bank.drop_cond``); the current frame enters the bank right after the hook.
 
-Per-object policy state lives in the track (``ObjectTrack.policy_state``), created by
-:meth:`MemorySelectionPolicy.new_object_state`, so ``reset_state`` / ``init_state`` clear it.
+After the hook the step encodes the chosen mask into memory (when admitted), stores the frame
+in the bank, and evicts what the read window no longer needs except the frames the policy
+names in :meth:`MemoryPolicy.frames_to_retain`. Prompted frames never reach the hook.
+
+A refused frame (``admit = False``) leaves its recent-memory slot empty: the model reads the
+fixed slots of :meth:`~sam2.modeling.read_window.ReadWindow.mask_slots`. A policy that wants
+the slots filled from admitted frames only, further back (as SAMURAI selects its memory), needs
+that rule in the read window (the one place the model, the bank and eviction ask), not in a
+second code path. Batching is unaffected: objects whose stored frames differ in admission run
+separately (``MemoryBank.read_layout``).
+
+Per-object policy state lives in the object's track (``ObjectTrack.policy_state``), created by
+:meth:`MemoryPolicy.new_object_state`, so ``reset_state`` / ``init_state`` clear it. What a
+policy did is read generically with :meth:`MemoryPolicy.records` (per object, a list of
+JSON-ready dicts); ``InferenceState.policy_records()`` collects them.
+
+Policies by name
+----------------
+:func:`make_policy` builds a policy from its registered name and parameters; the model config's
+``memory_policy: {name, params}`` block and ``build_sam2_video_predictor(memory_policy=...)``
+go through it. Registered here: ``"sam2.1"`` (:class:`PlainSAM2Policy`, the default),
+``"rcms"`` (:class:`sam2.video.rcms.RCMSPolicy`), ``"samurai"``
+(:class:`sam2.video.samurai.SamuraiPolicy`) and ``"dam4sam"``
+(:class:`sam2.video.dam4sam.Dam4SamPolicy`); names joined by ``+`` compose
+(:class:`sam2.video.composed.ComposedPolicy`). Add one with :func:`register_policy`.
 """
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
-from typing import Any, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
-from sam2.modeling.track_types import FrameOutput
+from sam2.modeling.track_types import FrameOutput, MaskCandidates
 from sam2.video.memory_bank import MemoryBank
 
+__all__ = [
+    "FrameDecision", "MemoryPolicy", "MemorySelectionPolicy", "PlainSAM2Policy",
+    "register_policy", "make_policy", "policy_names", "resolve_policy", "PolicySpec", "RCMS_SETTINGS",
+]
 
-class MemorySelectionPolicy(ABC):
-    """Interface of a memory-selection policy (see the module docstring for the call point)."""
 
-    #: short name used in logs and records
+@dataclass
+class FrameDecision:
+    """One object on one tracked frame, as the policy sees it (see the module docstring).
+
+    Attributes:
+        frame_idx: the frame being tracked.
+        reverse: whether the propagation runs backwards in time.
+        candidates: every decoder candidate (batch of 1).
+        bank: this object's memory (the current frame is not in it yet).
+        admit: whether the frame's mask memory is stored (default ``True``).
+        promote_current: make the frame a conditioning frame right after it is stored.
+        video_size: ``(H, W)`` of the video.
+    """
+
+    frame_idx: int
+    reverse: bool
+    candidates: MaskCandidates
+    bank: MemoryBank
+    admit: bool = True
+    #: (e) make this frame a conditioning frame once stored (DAM4SAM's anchors)
+    promote_current: bool = False
+    #: ``(height, width)`` of the video (to look at candidates at video resolution)
+    video_size: Optional[Tuple[int, int]] = None
+    _output: FrameOutput = field(repr=False, default=None)
+    _build: Optional[Callable[[int], FrameOutput]] = field(repr=False, default=None)
+    _choice: Optional[int] = field(repr=False, default=None)
+
+    @property
+    def output(self) -> FrameOutput:
+        """The chosen candidate as it will be stored: ``pred_masks`` ``[1, 1, h, w]`` (storage
+        device), ``obj_ptr`` ``[1, C]``, ``object_score_logits`` ``[1, 1]``, ``ious`` ``[1, M]``,
+        ``quality`` ``[1]``; no memory features yet."""
+        return self._output
+
+    @property
+    def chosen(self) -> Optional[int]:
+        """The candidate index set with :meth:`choose`, or ``None`` (the decoder's choice)."""
+        return self._choice
+
+    def choose(self, index: int) -> None:
+        """Make candidate ``index`` (``0 .. M - 1``) this frame's output and memory."""
+        m = self.candidates.num_candidates
+        if not 0 <= int(index) < m:
+            raise IndexError(f"frame {self.frame_idx}: candidate {index} of {m}")
+        self._choice = int(index)
+        self._output = self._build(int(index))
+
+
+class MemoryPolicy(ABC):
+    """Interface of a memory policy (see the module docstring for the call point)."""
+
+    #: registry name, used in logs and records
     name: str = "policy"
 
     @abstractmethod
@@ -34,40 +120,192 @@ class MemorySelectionPolicy(ABC):
         """Fresh per-object state (stored in the object's track)."""
 
     @abstractmethod
-    def after_frame(
-        self,
-        object_state: Any,
-        bank: MemoryBank,
-        frame_idx: int,
-        output: FrameOutput,
-        reverse: bool,
-    ) -> None:
-        """Called once per object after frame ``frame_idx`` was tracked and stored.
+    def on_frame(self, object_state: Any, decision: FrameDecision) -> None:
+        """Called once per object on every tracked frame, before memory encoding.
 
         Args:
             object_state: this object's policy state.
-            bank: this object's memory (``output`` is ``bank.non_cond[frame_idx]``).
-            frame_idx: the frame just tracked.
-            output: its stored output (``pred_masks`` ``[1, 1, h, w]``, ``object_score_logits``
-                ``[1, 1]``, ``ious`` ``[1, M]``, ``quality`` ``[1]``; all on the device).
-            reverse: whether the propagation runs backwards in time.
+            decision: the frame's candidates, chosen output, memory bank and admission flag.
         """
 
     def frames_to_retain(self, object_state: Any, bank: MemoryBank) -> Iterable[int]:
-        """Non-conditioning frames the policy may still promote (kept by eviction)."""
+        """Tracked frames the policy may still need (kept by eviction)."""
         return ()
+
+    #: object-score logit above which the decoder counts the object as present (SAM 2: 0)
+    presence_threshold: float = 0.0
+
+    def select_memory(self, object_state: Any, frame_idx: int, reverse: bool, selection: Any,
+                      memory: Any, window: Any) -> Any:
+        """(f) The read plan: which stored frames ``frame_idx`` attends to.
+
+        Called by the model before memory attention on every non-initial frame of the object
+        (prompts included), with SAM 2's choice ``selection``
+        (:class:`~sam2.modeling.sam2_memory.MemorySelection`: spatial memories with their
+        temporal slots, object pointers with their distances), the object's
+        :class:`~sam2.modeling.track_types.TrackMemory` and the model's
+        :class:`~sam2.modeling.read_window.ReadWindow`. Return the selection to use. The
+        default keeps SAM 2's choice; a policy that overrides it is run one object at a time
+        and must name the older frames it reads in :meth:`frames_to_retain`.
+        """
+        return selection
+
+    @property
+    def plans_reads(self) -> bool:
+        """Whether the policy rewrites memory reads (overrides :meth:`select_memory`)."""
+        return type(self).select_memory is not MemoryPolicy.select_memory
+
+    def memory_selector(self, object_state: Any) -> Optional[Callable[..., Any]]:
+        """The read plan of one object, bound to its state (``None`` without one)."""
+        if not self.plans_reads:
+            return None
+        return lambda *args: self.select_memory(object_state, *args)
+
+    def records(self, object_state: Any) -> List[dict]:
+        """What the policy decided for one object so far (JSON-ready dicts)."""
+        return []
 
     def describe(self) -> str:
         return self.name
 
 
-class PlainSAM2Policy(MemorySelectionPolicy):
-    """Plain SAM2.1: the conditioning memory only ever holds prompted frames."""
+#: older name of :class:`MemoryPolicy`
+MemorySelectionPolicy = MemoryPolicy
+
+
+class PlainSAM2Policy(MemoryPolicy):
+    """Plain SAM2.1: every tracked frame enters memory with the decoder's choice; the
+    conditioning memory only ever holds prompted frames."""
 
     name = "sam2.1"
 
     def new_object_state(self) -> None:
         return None
 
-    def after_frame(self, object_state, bank, frame_idx, output, reverse) -> None:
+    def on_frame(self, object_state: Any, decision: FrameDecision) -> None:
         return None
+
+
+# ----------------------------------------------------------------------------------------
+# registry
+# ----------------------------------------------------------------------------------------
+#: name -> policy class, or "module:Class" imported on first use
+_REGISTRY: Dict[str, Union[str, Callable[..., MemoryPolicy]]] = {
+    "sam2.1": PlainSAM2Policy,
+    "rcms": "sam2.video.rcms:RCMSPolicy",
+    "samurai": "sam2.video.samurai:SamuraiPolicy",
+    "dam4sam": "sam2.video.dam4sam:Dam4SamPolicy",
+}
+
+#: what ``memory_policy=`` accepts: a name, ``{"name": ..., "params": {...}}``, or a policy
+PolicySpec = Union[None, str, Mapping[str, Any], MemoryPolicy]
+
+
+def register_policy(name: str, factory: Union[str, Callable[..., MemoryPolicy]]) -> None:
+    """Register a policy class (or ``"module:Class"``) under ``name``."""
+    _REGISTRY[name] = factory
+
+
+def policy_names() -> List[str]:
+    return sorted(_REGISTRY)
+
+
+def _factory(name: str) -> Callable[..., MemoryPolicy]:
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown memory policy {name!r}; known policies: {', '.join(policy_names())}"
+        ) from None
+    if isinstance(factory, str):
+        module, _, attr = factory.partition(":")
+        factory = getattr(importlib.import_module(module), attr)
+        _REGISTRY[name] = factory
+    return factory
+
+
+def make_policy(name: str, params: Optional[Mapping[str, Any]] = None) -> MemoryPolicy:
+    """Build the registered policy ``name`` with keyword ``params``; errors name the policy."""
+    factory = _factory(name)
+    try:
+        return factory(**dict(params or {}))
+    except TypeError as err:
+        raise TypeError(f"memory policy {name!r}: bad parameters {dict(params or {})}: {err}") from err
+
+
+#: RCMS settings accepted by the predictor and the builder (the ``rcms:`` block of a config)
+RCMS_SETTINGS = (
+    "num_prev_frames_to_promote", "low_quality_threshold", "rearm_after_present_frames",
+    "max_promoted_frames",
+)
+
+
+def resolve_policy(spec: PolicySpec, rcms: Optional[Mapping[str, Any]] = None,
+                   rcms_switch: Optional[int] = None) -> MemoryPolicy:
+    """The policy named by ``spec``, with RCMS settings filled in.
+
+    Args:
+        spec: a policy instance (returned as is), a registered name, or
+            ``{"name": ..., "params": {...}}``; ``None`` means ``"sam2.1"``.
+        rcms: RCMS settings (:data:`RCMS_SETTINGS`; the config's ``rcms:`` block with the
+            caller's explicit values on top). They are the defaults of the ``"rcms"``
+            policy's parameters; ``params`` given in ``spec`` win over them.
+        rcms_switch: ``num_prev_frames_to_promote`` when the caller gave it explicitly (the
+            older way of switching RCMS): a positive value turns plain SAM2.1 into RCMS.
+
+    RCMS with ``num_prev_frames_to_promote = 0`` is plain SAM2.1 (bit for bit), so it
+    resolves to :class:`PlainSAM2Policy`.
+    """
+    if isinstance(spec, MemoryPolicy):
+        return spec
+    if spec is None:
+        name, params = "sam2.1", {}
+    elif isinstance(spec, str):
+        name, params = spec, {}
+    elif isinstance(spec, Mapping):
+        if "name" not in spec:
+            raise ValueError(f"memory_policy {dict(spec)!r} has no 'name'; known: {', '.join(policy_names())}")
+        unknown = set(spec) - {"name", "params"}
+        if unknown:
+            raise ValueError(f"memory_policy: unknown keys {sorted(unknown)} (expected 'name' and 'params')")
+        name, params = str(spec["name"]), dict(spec.get("params") or {})
+    else:
+        raise TypeError(f"memory_policy must be a name, a mapping or a MemoryPolicy, got {type(spec).__name__}")
+    if name == "sam2.1" and rcms_switch is not None and rcms_switch > 0:
+        name = "rcms"
+    if "+" in name:
+        return _compose(name, params, rcms)
+    if name == "rcms":
+        merged = {k: v for k, v in dict(rcms or {}).items() if k in RCMS_SETTINGS}
+        merged.update(params)
+        for key in ("num_prev_frames_to_promote", "low_quality_threshold"):
+            if merged.get(key) is None:
+                raise ValueError(
+                    f"memory policy 'rcms' needs {key}: set 'rcms.{key}' in the model config or "
+                    f"pass {key}=... to build_sam2_video_predictor / SAM2VideoPredictor")
+        policy = make_policy("rcms", merged)
+        return PlainSAM2Policy() if getattr(policy, "num_prev_frames_to_promote", 1) == 0 else policy
+    return make_policy(name, params)
+
+
+def _accepted_params(name: str) -> List[str]:
+    import inspect
+
+    factory = _factory(name)
+    target = factory.__init__ if isinstance(factory, type) else factory
+    return [p for p in inspect.signature(target).parameters if p != "self"]
+
+
+def _compose(name: str, params: Mapping[str, Any], rcms: Optional[Mapping[str, Any]]) -> MemoryPolicy:
+    """``"a+b"``: the members resolved one by one (RCMS with its settings), then composed."""
+    from sam2.video.composed import ComposedPolicy, split_params
+
+    names = [n.strip() for n in name.split("+") if n.strip()]
+    for n in names:
+        _factory(n)  # unknown names fail here, naming the known policies
+    per_member = split_params(names, params, {n: _accepted_params(n) for n in names})
+    members = [resolve_policy({"name": n, "params": per_member[n]}, rcms) for n in names]
+    members = [m for m in members if not isinstance(m, PlainSAM2Policy)]  # RCMS with N = 0 is a no-op
+    if len(members) == 1:
+        return members[0]
+    return ComposedPolicy(members)

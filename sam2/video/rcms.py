@@ -39,7 +39,7 @@ import torch
 
 from sam2.modeling.track_types import FrameOutput
 from sam2.video.memory_bank import MemoryBank
-from sam2.video.policies import MemorySelectionPolicy
+from sam2.video.policies import FrameDecision, MemoryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def _has_quality(q: float) -> bool:
     return q >= 0.0
 
 
-class RCMSPolicy(MemorySelectionPolicy):
+class RCMSPolicy(MemoryPolicy):
     """Disappearance-triggered promotion of reliable frames to conditioning memory.
 
     Args:
@@ -153,19 +153,15 @@ class RCMSPolicy(MemorySelectionPolicy):
         return RcmsObjectState()
 
     # -- the hook ---------------------------------------------------------------------
-    def after_frame(
-        self,
-        object_state: RcmsObjectState,
-        bank: MemoryBank,
-        frame_idx: int,
-        output: FrameOutput,
-        reverse: bool,
-    ) -> None:
+    def on_frame(self, object_state: RcmsObjectState, decision: FrameDecision) -> None:
+        """Latch on the first absent frame and promote earlier reliable frames (the frame
+        itself is never promoted; it enters the bank after this hook)."""
         if self.num_prev_frames_to_promote == 0:
             return  # RCMS off: no host sync, no state change
         if object_state.latched and self.rearm_after_present_frames is None:
             return
-        score, quality = self._sync_score_and_quality(output)
+        frame_idx, bank = decision.frame_idx, decision.bank
+        score, quality = self._sync_score_and_quality(decision.output)
         object_state.host_quality[frame_idx] = quality
         if object_state.latched:
             # re-arming: count consecutive present frames
@@ -200,7 +196,9 @@ class RCMSPolicy(MemorySelectionPolicy):
             if bank.non_cond[t].quality is None:
                 known[t] = 1.0  # an entry without quality counts as perfect (baseline rule)
         if with_tensor:
-            stacked = torch.cat([bank.non_cond[t].quality.reshape(-1)[:1].float()
+            # entries may live on the device or (offloaded) on the host
+            device = bank.non_cond[with_tensor[0]].quality.device
+            stacked = torch.cat([bank.non_cond[t].quality.reshape(-1)[:1].float().to(device)
                                  for t in with_tensor])
             for t, q in zip(with_tensor, stacked.tolist()):  # one device->host copy
                 known[t] = q
@@ -258,6 +256,6 @@ class RCMSPolicy(MemorySelectionPolicy):
         return keep
 
     # -- records --------------------------------------------------------------------------
-    @staticmethod
-    def record(object_state: RcmsObjectState) -> List[dict]:
+    def records(self, object_state: RcmsObjectState) -> List[dict]:
+        """Per trigger: ``{"trigger_frame", "promoted_frames", "qualities"}``."""
         return [e.to_dict() for e in object_state.events]

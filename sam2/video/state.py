@@ -25,6 +25,7 @@ import torch
 from sam2.modeling.track_types import FrameOutput, PointInputs
 from sam2.video.frame_source import FrameSource
 from sam2.video.memory_bank import MemoryBank
+from sam2.video.policies import MemoryPolicy
 
 
 @dataclass
@@ -71,9 +72,6 @@ class FeatureCache:
     def __len__(self) -> int:
         return len(self._items)
 
-    def frames(self) -> List[int]:
-        return list(self._items)
-
 
 @dataclass
 class PendingOutputs:
@@ -84,6 +82,11 @@ class PendingOutputs:
 
     def store(self, is_cond: bool) -> Dict[int, FrameOutput]:
         return self.cond if is_cond else self.non_cond
+
+    def discard(self, frame_idx: int) -> None:
+        """Forget the pending outputs of ``frame_idx`` (both kinds)."""
+        self.cond.pop(frame_idx, None)
+        self.non_cond.pop(frame_idx, None)
 
     def clear(self) -> None:
         self.cond.clear()
@@ -115,21 +118,32 @@ class ObjectTrack:
     def prompted_frames(self) -> List[int]:
         return sorted(set(self.point_inputs) | set(self.mask_inputs))
 
+    def current_output(self, frame_idx: int, is_cond: bool) -> Optional[FrameOutput]:
+        """The latest output of ``frame_idx``: a pending prompt output of that kind
+        (``is_cond``), else what the memory holds, else ``None``."""
+        out = self.pending.store(is_cond).get(frame_idx)
+        return out if out is not None else self.bank.get(frame_idx)
+
 
 @dataclass
 class InferenceState:
     """The state of one video in the predictor (see the module docstring)."""
 
     frames: FrameSource
-    num_frames: int
+    #: video length (``None`` for a stream whose length is not known yet)
+    num_frames: Optional[int]
     video_height: int
     video_width: int
     device: torch.device
     storage_device: torch.device
     offload_video_to_cpu: bool
     offload_state_to_cpu: bool
-    evict_memory: bool
+    #: what eviction does with memory behind the read window: "offload", "drop" or "off"
+    memory_eviction: str
     memory_dtype: torch.dtype
+    #: the predictor's memory policy when the state was opened (its per-object state lives
+    #: in each track)
+    policy: Optional[MemoryPolicy] = None
     features: FeatureCache = field(default_factory=FeatureCache)
     tracks: "OrderedDict[int, ObjectTrack]" = field(default_factory=OrderedDict)
     #: memory positional encoding ``[1, C_mem, h, w]`` (identical for every frame)
@@ -142,15 +156,12 @@ class InferenceState:
     def obj_ids(self) -> List[int]:
         return list(self.tracks)
 
-    def obj_idx(self, obj_id: int) -> int:
-        return self.obj_ids.index(obj_id)
-
     def track(self, obj_id: int) -> ObjectTrack:
         """The track of ``obj_id``; a clear error when the id is unknown."""
         try:
             return self.tracks[obj_id]
         except KeyError:
-            raise KeyError(
+            raise UnknownObjectError(
                 f"unknown object id {obj_id!r}; objects in this video: {self.obj_ids}"
             ) from None
 
@@ -161,20 +172,28 @@ class InferenceState:
                 frame_idx = int(frame_idx)
             except (TypeError, ValueError):
                 raise TypeError(f"frame index must be an int, got {frame_idx!r}") from None
-        if not 0 <= frame_idx < self.num_frames:
+        if frame_idx < 0 or (self.num_frames is not None and frame_idx >= self.num_frames):
             raise IndexError(
                 f"frame index {frame_idx} is out of range: the video has {self.num_frames} "
                 f"frames (0..{self.num_frames - 1})"
             )
         return frame_idx
 
+    def has_pending_cond(self, frame_idx: int) -> bool:
+        """Whether any object has a new (not yet propagated) prompt on ``frame_idx``."""
+        return any(frame_idx in t.pending.cond for t in self.tracks.values())
+
+    def policy_records(self) -> Dict[int, List[dict]]:
+        """Per object id, what the memory policy decided (``MemoryPolicy.records``): for RCMS
+        the trigger frame, promoted frames and their qualities; nothing for plain SAM2.1."""
+        if self.policy is None:
+            return {obj_id: [] for obj_id in self.tracks}
+        return {obj_id: self.policy.records(t.policy_state) for obj_id, t in self.tracks.items()}
+
     def rcms_records(self) -> Dict[int, List[dict]]:
-        """Per object id, what RCMS did (trigger frame, promoted frames, their qualities)."""
-        out: Dict[int, List[dict]] = {}
-        for obj_id, track in self.tracks.items():
-            events = getattr(track.policy_state, "events", None)
-            out[obj_id] = [e.to_dict() for e in events] if events is not None else []
-        return out
+        """Older name of :meth:`policy_records` (read by the inference tool's
+        ``--rcms_record_dir``)."""
+        return self.policy_records()
 
     # -- compatibility with the official dict state (read-only) -------------------------
     _DICT_KEYS = ("num_frames", "video_height", "video_width", "obj_ids", "device",
@@ -187,3 +206,18 @@ class InferenceState:
             f"{key!r}: the inference state is a typed object (sam2.video.state.InferenceState); "
             f"dict-style access only supports {', '.join(self._DICT_KEYS)}"
         )
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._DICT_KEYS
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``state.get(key, default)`` for the official dict keys listed in ``_DICT_KEYS``."""
+        return getattr(self, key) if key in self._DICT_KEYS else default
+
+
+class UnknownObjectError(KeyError, RuntimeError):
+    """An object id the video has no track for. A ``KeyError`` (a missing key of the state) and,
+    like the official predictor's error for the same case, a ``RuntimeError``."""
+
+    def __str__(self) -> str:  # the plain message, not KeyError's quoted repr
+        return str(self.args[0]) if self.args else ""

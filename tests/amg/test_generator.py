@@ -240,7 +240,7 @@ def test_postprocess_small_regions_cleans_and_dedups() -> None:
         (np.zeros((20, 30), np.uint8), ValueError, "grayscale"),
         (np.zeros((20, 30, 1), np.uint8), ValueError, "grayscale"),
         (np.zeros((20, 30, 4), np.uint8), ValueError, "RGBA"),
-        (np.zeros((20, 30, 3), np.float32), TypeError, "uint8"),
+        (np.zeros((20, 30, 3), np.float32), ValueError, "uint8"),
         (np.zeros((3, 20, 30), np.uint8), ValueError, r"\[H, W, 3\]"),
         ([[0, 1]], TypeError, "numpy array"),
     ],

@@ -31,6 +31,7 @@ def random_ckpt(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow  # the whole demo
 def test_demo_writes_every_stage(tmp_path, random_ckpt):
     out = tmp_path / "demo"
     settings = DemoSettings(output_dir=out, checkpoint=random_ckpt, num_videos=2, num_frames=6,
@@ -66,6 +67,7 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert "nope.pt" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # the whole demo
 def test_cli_runs_with_a_given_checkpoint(tmp_path, random_ckpt, capsys):
     tool = _load_tool()
     code = tool.main(["--checkpoint", str(random_ckpt), "--num-videos", "1", "--num-frames", "5",

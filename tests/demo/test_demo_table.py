@@ -1,13 +1,23 @@
 """The demo's printed table: columns, values, n/a cells and the on-off difference line."""
-from sam2.demo.table import COLUMNS, ScoreRow, format_table
+from sam2.demo.table import ScoreRow, format_table
 
 
 def _row(label, jf, j, f, d, r):
     return ScoreRow(label, {"J&F_new": jf, "J": j, "F_new": f, "disappear_J&F_new": d, "reappear_J&F_new": r})
 
 
-def test_columns_are_the_mosev2_headline_metrics_in_order():
-    assert [title for title, _ in COLUMNS] == ["J&Ḟ", "J", "Ḟ", "J&Ḟ_d", "J&Ḟ_r"]
+def test_columns_read_the_evaluators_dataset_metrics():
+    """The table is fed by sam2.evaluation.report.dataset_metrics: each column must find its key
+    there (a renamed key would silently show n/a)."""
+    from sam2.evaluation.aggregate import DatasetScore
+    from sam2.evaluation.report import dataset_metrics
+
+    score = DatasetScore(j=0.5, f=0.25, f_dot=0.7, d_j=0.2, d_f_dot=0.4, r_j=0.9, r_f_dot=0.5,
+                         bd_j=None, bd_f_dot=None, num_objects=3, num_d_objects=1, num_r_objects=1,
+                         num_bd_objects=0)
+    lines = format_table([ScoreRow("run A", dataset_metrics(score))]).splitlines()
+    # J&Ḟ = (0.5 + 0.7) / 2, J, Ḟ, J&Ḟ_d = (0.2 + 0.4) / 2, J&Ḟ_r = (0.9 + 0.5) / 2, all x100
+    assert [c.strip() for c in lines[2].split("|")] == ["run A", "60.00", "50.00", "70.00", "30.00", "70.00"]
 
 
 def test_values_missing_cells_and_difference_line():

@@ -43,6 +43,7 @@ def test_checkpoint_format_and_strict_loading():
     assert predictor.num_prev_frames_to_promote == 0  # RCMS is off in the config itself
 
 
+@pytest.mark.slow  # held-out videos through the shipped model
 def test_heldout_score_floor(tmp_path):
     assert HELDOUT["seed"] != DEMO_TRAINING_SEED
     settings = DemoSettings(output_dir=tmp_path, num_workers=1, show_progress=False, **HELDOUT)
@@ -57,6 +58,7 @@ def _iou(a, b):
     return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
 
 
+@pytest.mark.slow  # a held-out video through the shipped model
 def test_each_object_follows_its_own_prompt(tmp_path):
     """The failure mode of the first shipped model: every object got the same track whatever
     its prompt. Two objects prompted with their own first-frame masks must each stay on their

@@ -188,6 +188,7 @@ def test_wrapper_folder_descent(tmp_path):
     assert res.pred_dir == only and sorted(res.missing_videos) == ["vidB", "vidE"]
 
 
+@pytest.mark.slow  # worker processes
 def test_workers_give_identical_results(tmp_path):
     meta, ann, pred = build(tmp_path)
     one = evaluate_split(meta, ann, pred, workers=1, chunk_frames=1, on_warning=lambda m: None)

@@ -13,7 +13,7 @@ from typing import Any, Iterator, Optional
 import numpy as np
 import torch
 
-from sam2.data.mose_layout import list_frame_files, read_rgb
+from sam2.data.mose_layout import list_video_frames, read_rgb
 
 
 @dataclass
@@ -28,7 +28,7 @@ class FakeVideoPredictor:
         self.states: list[FakeState] = []
 
     def init_state(self, video_path: str, **kwargs: Any) -> FakeState:
-        state = FakeState(list_frame_files(video_path, (".jpg", ".jpeg")))
+        state = FakeState(list_video_frames(video_path))
         self.states.append(state)
         return state
 

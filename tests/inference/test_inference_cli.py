@@ -25,6 +25,8 @@ from inference_splits import CUSTOM_PALETTE, corrupt_jpeg, make_small_split, rea
 
 from sam2.data.mose_layout import list_frame_files, read_index_png, write_palette_png
 
+pytestmark = pytest.mark.slow  # worker processes
+
 REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / "tools" / "vos_inference_ddp.py"
 CONFIG = "configs/sam2.1/sam2.1_hiera_instant.yaml"

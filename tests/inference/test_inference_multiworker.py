@@ -3,11 +3,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from inference_fakes import make_fake_predictor
 from inference_splits import make_small_split, read_tree
 
 from sam2.inference.app import run_inference
 from sam2.inference.options import InferenceOptions
+
+pytestmark = pytest.mark.slow  # worker processes
 
 
 def _options(split_root: Path, out: Path, workers: int) -> InferenceOptions:

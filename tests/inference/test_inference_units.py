@@ -178,10 +178,15 @@ def test_zip_has_video_folders_at_root(tmp_path):
 
 
 # ---------------------------------------------------------------- launcher
-def test_free_port_is_bindable():
+def test_free_port_is_bindable_and_not_one_in_use():
     port = launcher.find_free_port()
+    assert isinstance(port, int) and 1024 <= port <= 65535
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", port))
+        sock.bind(("127.0.0.1", port))  # raises OSError if the port were taken
+        sock.listen(1)
+        assert sock.getsockname()[1] == port
+        # while a process listens on it, the port is not handed out again
+        assert all(launcher.find_free_port() != port for _ in range(5))
 
 
 def test_torchrun_env_parsing():

@@ -16,12 +16,16 @@ import pytest
 from omegaconf import OmegaConf
 
 import sam2.build_sam as build_sam
+import sam2.utils.config_compose as config_compose
 from sam2.build_sam import UnknownConfigError, compose_config, list_configs, resolve_config
 
 GOLDEN = Path(__file__).resolve().parents[1] / "parity" / "golden" / "official_model_configs.json"
 CONFIG_DIR = Path(build_sam.__file__).resolve().parent / "configs"
 SIZES = ("t", "s", "b+", "l")
-RCMS_OFF = {"num_prev_frames_to_promote": 0, "low_quality_threshold": 0.6}
+RCMS_OFF = {"num_prev_frames_to_promote": 0, "low_quality_threshold": 0.6,
+            "rearm_after_present_frames": None, "max_promoted_frames": None}
+PLAIN_POLICY = {"name": "sam2.1", "params": {}}
+VIDEO_PREDICTOR = {"memory_dtype": "bfloat16", "batch_objects": True}
 
 
 def _official() -> dict:
@@ -38,6 +42,8 @@ def _as_json(cfg) -> str:
 def test_config_composes_to_official_values(name: str) -> None:
     cfg = OmegaConf.to_container(compose_config(name), resolve=True)
     assert cfg.pop("rcms") == RCMS_OFF
+    assert cfg.pop("memory_policy") == PLAIN_POLICY
+    assert cfg.pop("video_predictor") == VIDEO_PREDICTOR
     assert json.dumps(cfg, sort_keys=True) == json.dumps(_official()[name], sort_keys=True)
 
 
@@ -45,14 +51,16 @@ def test_config_composes_to_official_values(name: str) -> None:
 def test_rcms_config_is_size_config_plus_mss_and_rcms(size: str) -> None:
     base = OmegaConf.to_container(compose_config(f"sam2.1_hiera_{size}"), resolve=True)
     rcms = OmegaConf.to_container(compose_config(f"sam2.1_hiera_{size}_rcms_mqf_mss_lvt"), resolve=True)
-    assert rcms["rcms"] == {"num_prev_frames_to_promote": 4, "low_quality_threshold": 0.6}
+    assert rcms["rcms"] == {**RCMS_OFF, "num_prev_frames_to_promote": 4, "low_quality_threshold": 0.6}
+    assert rcms["memory_policy"] == {"name": "rcms", "params": {}}
+    assert rcms["video_predictor"] == base["video_predictor"]
     assert rcms["model"]["sigmoid_scale_for_mem_enc"] == 7.5
     assert rcms["model"]["sigmoid_bias_for_mem_enc"] == -4.0
     for key in ("sigmoid_scale_for_mem_enc", "sigmoid_bias_for_mem_enc"):
         base["model"].pop(key)
         rcms["model"].pop(key)
     assert rcms["model"] == base["model"]
-    assert set(rcms) == {"model", "rcms"}
+    assert set(rcms) == {"model", "rcms", "memory_policy", "video_predictor"}
 
 
 def test_model_config_files_are_small_overlays() -> None:
@@ -104,8 +112,8 @@ def test_ambiguous_bare_name_is_an_error(tmp_path: Path, monkeypatch: pytest.Mon
     for family in ("a", "b"):
         (tmp_path / "configs" / family).mkdir(parents=True)
         (tmp_path / "configs" / family / "m.yaml").write_text("model: {}\n")
-    monkeypatch.setattr(build_sam, "_PACKAGE_DIR", tmp_path)
-    monkeypatch.setattr(build_sam, "_CONFIG_DIR", tmp_path / "configs")
+    monkeypatch.setattr(config_compose, "PACKAGE_DIR", tmp_path)
+    monkeypatch.setattr(config_compose, "CONFIG_DIR", tmp_path / "configs")
     with pytest.raises(UnknownConfigError, match="ambiguous"):
         resolve_config("m.yaml")
     assert resolve_config("a/m.yaml").name == "configs/a/m.yaml"

@@ -31,6 +31,8 @@ from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator  # noqa: E4
 from sam2.build_sam import build_sam2  # noqa: E402
 from sam2.utils.amg import rle_to_mask  # noqa: E402
 
+pytestmark = pytest.mark.slow  # 1024-px parity (the tiny model at its stock resolution)
+
 MIN_MASK_IOU = 0.99
 SCORE_TOL = 1e-3
 NEAR_TIE = 1e-4

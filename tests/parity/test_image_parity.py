@@ -78,6 +78,7 @@ def run(request, tmp_path_factory):
     return Run(request.param, tmp_path_factory.mktemp(f"ckpt_{request.param}"))
 
 
+@pytest.mark.slow  # 1024-px parity
 def test_image_features(run):
     g = run.golden
     feats = run.predictor._features
@@ -93,6 +94,7 @@ def test_image_features(run):
     assert torch.equal(run.predictor.get_image_embedding(), feats["image_embed"])
 
 
+@pytest.mark.slow  # 1024-px parity
 @pytest.mark.parametrize("multi", [True, False], ids=["multi", "single"])
 @pytest.mark.parametrize("case", CASE_NAMES)
 def test_prompt_case(run, case, multi):
@@ -127,6 +129,7 @@ def test_prompt_case(run, case, multi):
         assert np.abs(area - g[f"{tag}/mask_area"]).max() <= 3
 
 
+@pytest.mark.slow  # 1024-px parity
 def test_two_boxes_torch_api(run):
     g = run.golden
     pred = run.predictor
@@ -150,6 +153,7 @@ def second_image(image):
     return np.ascontiguousarray(image[20:220, 40:300][::-1])
 
 
+@pytest.mark.slow  # 1024-px parity
 @pytest.mark.parametrize("run", ["t"], indirect=True)
 def test_batch_api(run):
     from sam2.sam2_image_predictor import SAM2ImagePredictor
@@ -175,6 +179,7 @@ def test_batch_api(run):
         assert_close(hires_views(masks[i])[0], g[f"batch/logits_strided_{i}"], f"batch logits[{i}]")
 
 
+@pytest.mark.slow  # 1024-px parity
 def test_goldens_are_not_degenerate(run):
     """Guards the usefulness of the comparison itself: outputs depend on the prompt."""
     g = run.golden

@@ -32,6 +32,8 @@ from sam2.build_sam import build_sam2_video_predictor  # noqa: E402
 GOLDEN = PARITY / "golden"
 REL_TOL = 1e-4
 NAMES = sorted(vs.SCENARIOS)
+# the 1024-px scenarios are slow: `pytest -m "not slow"` leaves them out
+PARAMS = [pytest.param(n, marks=pytest.mark.slow) if vs.SCENARIOS[n]["image_size"] == 1024 else n for n in NAMES]
 
 
 def _rel_l2(ours: np.ndarray, ref: np.ndarray) -> float:
@@ -72,7 +74,7 @@ def _ckpt(workdir: Path, size: str, expected_digest: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", PARAMS)
 def test_video_parity(name, workdir):
     golden_path = GOLDEN / f"video_{name}.npz"
     assert golden_path.exists(), f"missing golden {golden_path}; see tests/parity/README.md"

@@ -65,17 +65,99 @@ def test_stage3_continues_stage2_at_a_lower_learning_rate():
     assert stage3.scratch.num_epochs < stage2.scratch.num_epochs
 
 
-def test_recipe_script_chains_the_three_stages():
-    script = (Path(__file__).resolve().parents[2] / "tools" / "train_demo_model.sh").read_text()
-    run = "training/train.py\" -c configs/sam2.1_training/"
-    stage1 = script.index(run + "sam2.1_hiera_demo_stage1.yaml")
-    stage2 = script.index(run + "sam2.1_hiera_demo.yaml")
-    stage3 = script.index(run + "sam2.1_hiera_demo_stage3.yaml")
-    assert stage1 < stage2 < stage3
-    # each later stage is initialised from the previous stage's training checkpoint
-    assert '"$OUT/stage1/checkpoints/checkpoint.pt"' in script[stage2:stage3]
-    assert '"$OUT/stage2/checkpoints/checkpoint.pt"' in script[stage3:]
-    assert '"$OUT/stage3/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo.pt"' in script
+# ------------------------------------------------------------------ the script itself
+# tools/train_demo_model.sh is run for real, with a `python` first on PATH that records each
+# command line instead of running it: the k-th train.py call leaves a small prepared training
+# checkpoint k in its run folder, the split generator writes meta.json, and `python -` (the
+# export step) runs for real.
+_SHIM = """#!{python}
+import json, os, shutil, subprocess, sys
+args = sys.argv[1:]
+log = os.environ["RECIPE_LOG"]
+with open(log, "a") as fh:
+    fh.write(json.dumps(args) + "\\n")
+if args[:1] == ["-"]:
+    sys.exit(subprocess.call([{python!r}] + args))
+if args and args[0].endswith("make_synthetic_mose.py"):
+    out = args[args.index("--output") + 1]
+    os.makedirs(out, exist_ok=True)
+    open(os.path.join(out, "meta.json"), "w").write("{{}}")
+elif args and args[0].endswith("train.py"):
+    run_dir = [a.split("=", 1)[1] for a in args if a.startswith("launcher.experiment_log_dir=")][0]
+    os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
+    stage = sum(1 for line in open(log) if "train.py" in line)
+    shutil.copy(os.path.join(os.environ["RECIPE_CKPTS"], f"{{stage}}.pt"),
+                os.path.join(run_dir, "checkpoints", "checkpoint.pt"))
+"""
+_MAX_STAGES = 8
+
+
+def _run_recipe(tmp_path: Path, out: Path) -> list:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    bin_dir, ckpts = tmp_path / "bin", tmp_path / "ckpts"
+    bin_dir.mkdir()
+    ckpts.mkdir()
+    for stage in range(1, _MAX_STAGES + 1):  # training-checkpoint layout, weights tell the stage
+        torch.save({"model": {"w": torch.full((2,), float(stage))}, "optimizer": {"lr": 1.0}, "step": stage},
+                   ckpts / f"{stage}.pt")
+    shim = bin_dir / "python"
+    shim.write_text(_SHIM.format(python=sys.executable))
+    shim.chmod(0o755)
+    log = tmp_path / "calls.jsonl"
+    log.write_text("")
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "RECIPE_LOG": str(log),
+           "RECIPE_CKPTS": str(ckpts), "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(["bash", str(repo / "tools" / "train_demo_model.sh"), str(out), "3"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def _overrides(call: list) -> dict:
+    return dict(a.split("=", 1) for a in call if "=" in a and not a.startswith("-"))
+
+
+@pytest.mark.slow  # runs the recipe script (bash, recording python, export step)
+def test_recipe_script_chains_the_stages_and_exports_the_last(tmp_path):
+    from training.train import parse_args
+
+    out = tmp_path / "out"
+    calls = _run_recipe(tmp_path, out)
+    assert calls[0][0].endswith("tools/make_synthetic_mose.py")
+    split = calls[0][calls[0].index("--output") + 1]
+    trains = [c for c in calls if c[0].endswith("training/train.py")]
+    configs = [parse_args(c[1:]).config for c in trains]  # every call is a valid command line
+    stages = [f"configs/sam2.1_training/{n}.yaml"
+              for n in ("sam2.1_hiera_demo_stage1", "sam2.1_hiera_demo", "sam2.1_hiera_demo_stage3")]
+    assert configs[0] == stages[0]
+    assert [c for c in configs if c in stages] == stages  # in this order
+    run_dirs = []
+    for call, config in zip(trains, configs):
+        args = parse_args(call[1:])
+        assert args.num_gpus == 3 and args.use_cluster == 0  # the script's NUM_PROCESSES argument
+        given = _overrides(args.overrides)
+        assert given["dataset.img_folder"] == f"{split}/JPEGImages"
+        assert given["dataset.gt_folder"] == f"{split}/Annotations"
+        # the script supplies every value the stage config leaves open
+        cfg = compose_config(config, args.overrides)
+        assert find_placeholders(cfg) == [], config
+        if run_dirs:  # each later stage starts from the previous stage's training checkpoint
+            assert given[INIT_KEY] == f"{run_dirs[-1]}/checkpoints/checkpoint.pt"
+        else:
+            assert INIT_KEY not in given
+        run_dirs.append(given["launcher.experiment_log_dir"])
+    assert len(set(run_dirs)) == len(run_dirs)
+    # the exported model is the last stage's weights, without the training state
+    exported = torch.load(out / "sam2.1_hiera_demo.pt", map_location="cpu", weights_only=True)
+    last = torch.load(Path(run_dirs[-1]) / "checkpoints" / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert set(exported) == {"model"} and torch.equal(exported["model"]["w"], last["model"]["w"])
+    assert float(exported["model"]["w"][0]) == len(trains)
+    assert calls[-1][0] == "-"  # the export is the last step
 
 
 def test_shipped_config_sets_the_eval_memory_options():

@@ -1,4 +1,4 @@
-"""What the training configs say (issue 8, "What must be true" 1) and config handling."""
+"""What the training configs say and config handling."""
 from __future__ import annotations
 
 import pytest

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +104,7 @@ def uninterrupted(tmp_path_factory, synthetic_split):
     return run_dir, res
 
 
+@pytest.mark.slow  # training processes
 def test_two_gloo_processes_train_and_write_the_run_folder(uninterrupted):
     run_dir, res = uninterrupted
     assert "gloo" in res.stderr and "2 processes" in res.stderr
@@ -118,20 +119,25 @@ def test_two_gloo_processes_train_and_write_the_run_folder(uninterrupted):
     assert records[0]["lr"] > records[-1]["lr"]  # cosine decay
 
 
+@pytest.mark.slow  # training processes
 def test_sigterm_then_restart_equals_uninterrupted_run(uninterrupted, synthetic_split, tmp_path):
     plain_dir, _ = uninterrupted
     run_dir = tmp_path / "interrupted"
     cmd = _cmd(synthetic_split, run_dir)
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=subprocess_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    metrics = run_dir / "logs" / "metrics.jsonl"
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        if metrics.exists() and len(metrics.read_text().splitlines()) >= 2:
+    # event-driven: read the log as it is written and stop the run when it reports step 2
+    # (the instant config logs every step, after the step's metrics are written)
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        step = re.search(r"\bstep (\d+)/8\b", line)
+        if step and int(step.group(1)) >= 2:
             break
-        time.sleep(0.02)
+    assert proc.poll() is None, "".join(seen)  # still running: the signal arrives mid-run
     proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=240)
+    rest, _ = proc.communicate(timeout=240)
+    out = "".join(seen) + rest
     assert proc.returncode == 143, out
     stopped = _final_model(run_dir)
     assert 2 <= stopped["step"] < 8, out  # stopped mid-run, after saving
@@ -147,6 +153,7 @@ def test_sigterm_then_restart_equals_uninterrupted_run(uninterrupted, synthetic_
     assert not different, f"parameters differ after resume: {different[:5]}"
 
 
+@pytest.mark.slow  # training processes
 def test_checkpoint_loads_strictly_in_the_video_predictor_and_tracks(uninterrupted, synthetic_split):
     from sam2.build_sam import build_sam2_video_predictor
     from sam2.data.mose_layout import MoseSplit
@@ -172,6 +179,7 @@ def test_checkpoint_loads_strictly_in_the_video_predictor_and_tracks(uninterrupt
     assert iou0 > 0.5  # the prompted frame reproduces its mask
 
 
+@pytest.mark.slow  # training processes
 def test_too_many_unreadable_samples_stop_the_run_with_the_list(synthetic_split, tmp_path):
     split = tmp_path / "split"
     shutil.copytree(synthetic_split, split)

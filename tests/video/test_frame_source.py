@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import shutil
+import threading
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from sam2.video.frame_source import FrameReadError, JpegFolderSource, open_frame_source
+from sam2.video.frame_source import FrameReadError, ImageFolderSource, open_frame_source
 
 S = 32
 
@@ -42,7 +43,7 @@ def test_integer_sort_and_bounded_cache(tmp_path, tiny_clip):
     for i, name in enumerate(["0", "2", "10"]):
         shutil.copy(folder / f"{i:05d}.jpg", vid / f"{name}.jpg")
     (vid / "notes.txt").write_text("not a frame")
-    src = JpegFolderSource(vid, S, torch.device("cpu"), cache_size=2)
+    src = ImageFolderSource(vid, S, torch.device("cpu"), cache_size=2)
     assert [p.stem for p in src.paths] == ["0", "2", "10"]
     for i in range(3):
         src.get(i)
@@ -53,14 +54,22 @@ def test_integer_sort_and_bounded_cache(tmp_path, tiny_clip):
 
 def test_prefetch_thread_fills_cache(tiny_clip):
     folder, _ = tiny_clip
-    src = JpegFolderSource(folder, S, torch.device("cpu"), cache_size=4, prefetch=True)
+    src = ImageFolderSource(folder, S, torch.device("cpu"), cache_size=4, prefetch=True)
+    # event-driven: note which thread caches each frame, and wake up when both are in
+    filled, cached_by = threading.Event(), {}
+    remember = src._remember
+
+    def recording_remember(index, frame):
+        remember(index, frame)
+        cached_by[index] = threading.current_thread().name
+        if {1, 2} <= set(cached_by):
+            filled.set()
+
+    src._remember = recording_remember
     try:
         src.prefetch([1, 2])
-        for _ in range(200):
-            if {1, 2} <= set(src.cached_indices()):
-                break
-            import time
-            time.sleep(0.01)
+        assert filled.wait(timeout=120), "the prefetch thread never cached frames 1 and 2"
+        assert cached_by == {1: "sam2-frame-prefetch", 2: "sam2-frame-prefetch"}
         assert {1, 2} <= set(src.cached_indices())
         assert torch.equal(src.get(2), _reference_frame(folder / "00002.jpg", S))
     finally:

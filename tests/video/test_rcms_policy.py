@@ -8,7 +8,7 @@ import torch
 
 from sam2.modeling.track_types import FrameOutput
 from sam2.video.memory_bank import MemoryBank, ReadWindow
-from sam2.video.policies import PlainSAM2Policy
+from sam2.video.policies import FrameDecision, PlainSAM2Policy
 from sam2.video.rcms import NO_QUALITY, RCMSPolicy, mask_quality
 
 
@@ -38,8 +38,9 @@ class Driver:
             self.bank.put(f, _frame(10.0), is_cond=True)
 
     def track(self, frame_idx: int, out: FrameOutput, reverse: bool = False) -> None:
+        decision = FrameDecision(frame_idx, reverse, candidates=None, bank=self.bank, _output=out)
+        self.policy.on_frame(self.state, decision)
         self.bank.put(frame_idx, out, is_cond=False)
-        self.policy.after_frame(self.state, self.bank, frame_idx, out, reverse)
         self.bank.evict(frame_idx, reverse, keep=self.policy.frames_to_retain(self.state, self.bank))
 
 

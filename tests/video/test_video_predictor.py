@@ -13,6 +13,7 @@ from sam2.video.frame_source import FrameReadError
 from sam2.video.policies import PlainSAM2Policy
 from sam2.video.rcms import RCMSPolicy
 from sam2.video.state import InferenceState
+from scripted_outputs import script_outputs
 
 INSTANT = "configs/sam2.1/sam2.1_hiera_instant.yaml"
 # a short read window (3 memories, 4 pointers) so that eviction happens within a few frames
@@ -39,29 +40,7 @@ def predictor():
     return _build(SHORT_WINDOW)
 
 
-def _script(predictor, absent=(), low_quality=()):
-    """Make the random model's outputs scripted: present with a confident blob on every
-    tracked frame, absent on ``absent``, low predicted IoU on ``low_quality``."""
-    inner = SAM2VideoPredictor.track_step.__get__(predictor)
-
-    def scripted(**kw):
-        out = inner(**kw)
-        if kw["mask_inputs"] is not None or kw["point_inputs"] is not None:
-            return out
-        frame = kw["frame_idx"]
-        if frame in absent:
-            out.object_score_logits = torch.full_like(out.object_score_logits, -5.0)
-            out.pred_masks = torch.full_like(out.pred_masks, -1024.0)
-        else:
-            out.object_score_logits = torch.full_like(out.object_score_logits, 5.0)
-            masks = out.pred_masks.clone()
-            masks[..., 4:12, 4:12] = 6.0
-            out.pred_masks = masks
-        out.ious = torch.full_like(out.ious, 0.05 if frame in low_quality else 0.95)
-        return out
-
-    predictor.track_step = scripted
-    return predictor
+_script = script_outputs
 
 
 def _run(predictor, video_dir, masks, prompt_frame=0, **init_kwargs):
@@ -305,11 +284,48 @@ def test_error_object_without_prompt(tiny_clip, predictor):
         next(predictor.propagate_in_video(state))
 
 
-def test_error_correction_on_evicted_memory(long_clip):
+def test_correction_after_eviction_by_default_equals_keeping_everything(long_clip):
+    """Default eviction offloads memory: a late correction after a full propagation, then
+    propagations forward, limited and backwards, give the results of keeping everything."""
     video_dir, masks = long_clip
     pred = _build(SHORT_WINDOW)
-    state, _ = _run(pred, video_dir, masks)
-    with pytest.raises(RuntimeError, match="cannot correct object 1 on frame 10"):
+    runs = {}
+    for mode in ("off", "offload"):
+        state, first = _run(pred, video_dir, masks, memory_eviction=mode)
+        if mode == "offload":  # everything kept, but only the window stays on the device
+            bank = state.tracks[1].bank
+            assert len(bank.non_cond) == 11 and len(bank.offloaded) > 0
+            assert len(bank.non_cond) - len(bank.offloaded) <= 2 * bank.window.reach + 1
+            assert all(bank.get(t).maskmem_features.device.type == "cpu" for t in bank.offloaded)
+        f, _, m = pred.add_new_points_or_box(state, 10, 1, points=[[30, 20]], labels=[1])
+        f2, _, m2 = pred.add_new_points_or_box(state, 10, 1, points=[[3, 3]], labels=[0],
+                                              clear_old_points=False)
+        outs = [m, m2]
+        outs += [x for _, _, x in pred.propagate_in_video(state)]
+        outs += [x for _, _, x in pred.propagate_in_video(state, start_frame_idx=10,
+                                                          max_frame_num_to_track=1)]
+        pred.add_new_points_or_box(state, 3, 1, points=[[20, 20]], labels=[1])
+        outs += [x for _, _, x in pred.propagate_in_video(state, start_frame_idx=11, reverse=True)]
+        runs[mode] = outs
+    assert len(runs["off"]) == len(runs["offload"]) == 2 + 12 + 2 + 12
+    for i, (a, b) in enumerate(zip(runs["off"], runs["offload"])):
+        assert torch.equal(a, b), f"output {i} differs"
+
+
+def test_error_refining_an_object_never_added(tiny_clip, predictor):
+    video_dir, masks = tiny_clip
+    state = predictor.init_state(str(video_dir))
+    predictor.add_new_mask(state, 0, 1, masks["obj1"][0])
+    with pytest.raises(KeyError, match=r"object 9 was never added; objects in this video: \[1\]"):
+        predictor.add_new_points_or_box(state, 2, 9, points=[[5, 5]], labels=[1], clear_old_points=False)
+    assert state.obj_ids == [1]
+
+
+def test_error_correction_on_dropped_memory_in_strict_mode(long_clip):
+    video_dir, masks = long_clip
+    pred = _build(SHORT_WINDOW)
+    state, _ = _run(pred, video_dir, masks, memory_eviction="drop")
+    with pytest.raises(RuntimeError, match=r"cannot correct object 1 on frame 10: .*frames 6\.\.6 .*'drop'"):
         pred.add_new_points_or_box(state, 10, 1, points=[[5, 5]], labels=[1])
 
 

@@ -19,6 +19,8 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 from torchvision.transforms import InterpolationMode
 
+from sam2.utils.constants import IMAGENET_MEAN, IMAGENET_STD
+
 Frame = Union[Image.Image, torch.Tensor]
 
 
@@ -289,9 +291,10 @@ class ToTensorAPI:
 
 
 class NormalizeAPI:
-    """``(x - mean) / std`` per channel on tensor frames."""
+    """``(x - mean) / std`` per channel on tensor frames (default: the ImageNet statistics of
+    :mod:`sam2.utils.constants`, as at inference)."""
 
-    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+    def __init__(self, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> None:
         self.mean = list(mean)
         self.std = list(std)
 

@@ -206,7 +206,7 @@ class SAM2Train(SAM2Base):
         if per_frame_backbone:
             feats = None
         else:
-            feats = self._prepare_backbone_features(self.forward_image(input.flat_img_batch))[1:]
+            feats = self._prepare_backbone_features(self.forward_image(input.flat_img_batch))
         plan = self.plan_prompts(input.masks)
         return self.track_clip(input, plan, feats)
 
@@ -218,7 +218,7 @@ class SAM2Train(SAM2Base):
             vision_feats, vision_pos, sizes = feats
             return [x[:, img_ids] for x in vision_feats], [x[:, img_ids] for x in vision_pos], sizes
         unique, inverse = torch.unique(img_ids, return_inverse=True)
-        _, vision_feats, vision_pos, sizes = self._prepare_backbone_features(
+        vision_feats, vision_pos, sizes = self._prepare_backbone_features(
             self.forward_image(input.flat_img_batch[unique])
         )
         return [x[:, inverse] for x in vision_feats], [x[:, inverse] for x in vision_pos], sizes

@@ -1,8 +1,10 @@
 """Loading training configs: Hydra composition, trailing ``key=value`` overrides, placeholders.
 
 A training config is found by package-relative name (``configs/sam2.1_training/X.yaml``, the
-form the README uses) or by a path on disk that points inside the package's ``configs``
-folder. Composition never leaves Hydra initialised globally.
+form the README uses), by its bare name, or by a path on disk; lookup, composition and Hydra's
+global state are handled by :mod:`sam2.utils.config_compose`, shared with the model configs
+(composition never leaves Hydra initialised, and a caller's own Hydra app keeps its state).
+:class:`ConfigError` is that module's error class.
 
 Placeholders: a value of ``???`` (OmegaConf's "mandatory missing") or one of the legacy
 placeholder strings of the baseline configs (``xxx``, ``/path/to/...``) marks a value the
@@ -18,12 +20,10 @@ from typing import Any, Iterable, List, Sequence
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from sam2.utils.config_compose import ConfigError, compose
+
 _LEGACY_PLACEHOLDERS = ("xxx", "???")
 _LEGACY_PREFIXES = ("/path/to/",)
-
-
-class ConfigError(ValueError):
-    """A training config cannot be used as given (message names the key or file at fault)."""
 
 
 def register_resolvers() -> None:
@@ -50,72 +50,31 @@ def register_resolvers() -> None:
             OmegaConf.register_new_resolver(name, fn)
 
 
-def _package_config_root() -> Path:
-    import sam2
-
-    return Path(sam2.__file__).resolve().parent
-
-
-def config_name_for(config: str) -> str:
-    """Map a user-given config (name or file path) to its name inside the ``sam2`` package.
-
-    Raises:
-        ConfigError: when the config cannot be found; the message lists the training configs.
-    """
-    root = _package_config_root()
-    candidate = Path(config)
-    if candidate.exists():
-        resolved = candidate.resolve()
-        try:
-            rel = resolved.relative_to(root)
-        except ValueError:
-            # a symlinked top-level ``configs`` folder resolves into the package as well
-            raise ConfigError(
-                f"config file {config!r} is outside the package config folder {root / 'configs'}; "
-                "copy it under configs/sam2.1_training/ (configs are composed with Hydra there)"
-            ) from None
-        return rel.as_posix()
-    name = config if config.endswith(".yaml") else config + ".yaml"
-    if (root / name).is_file():
-        return name
-    if (root / "configs" / "sam2.1_training" / name).is_file():
-        return f"configs/sam2.1_training/{name}"
-    available = sorted(p.name for p in (root / "configs" / "sam2.1_training").glob("*.yaml"))
-    raise ConfigError(
-        f"training config {config!r} not found; available: {', '.join(available) or '(none)'}"
-    )
-
-
 def compose_config(config: str, overrides: Sequence[str] = ()) -> DictConfig:
     """Compose a training config with Hydra and apply ``key=value`` overrides.
 
+    The config is found and composed by :func:`sam2.utils.config_compose.compose`, the composer
+    of the model configs too (same spellings, same private Hydra context, same errors); then
+    the model node is moved under ``trainer.model`` (:func:`nest_model_config`) and the
+    overrides are applied to the result, so they address keys as the training config shows
+    them (``trainer.model.image_size=...``).
+
     Args:
-        config: config name (``configs/sam2.1_training/X.yaml``) or a path to it.
+        config: config name (``configs/sam2.1_training/X.yaml``, ``X.yaml`` or ``X``) or a path to it.
         overrides: Hydra override strings, e.g. ``dataset.img_folder=/data/x``.
 
     Returns:
         The composed (unresolved) config.
-    """
-    from hydra import compose, initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
 
+    Raises:
+        sam2.utils.config_compose.UnknownConfigError: no such config (a :class:`ConfigError`;
+            the message lists the training configs).
+        ConfigError: the config cannot be composed or an override does not apply.
+    """
     register_resolvers()
-    name = config_name_for(config)
-    hydra_state = GlobalHydra.instance()
-    if hydra_state.is_initialized():
-        # inside a user's own Hydra app: compose in a fresh context
-        hydra_state.clear()
-    try:
-        with initialize_config_module("sam2", version_base="1.2"):
-            cfg = compose(config_name=name)
-    except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(f"cannot compose training config {name!r}: {exc}") from exc
-    finally:
-        GlobalHydra.instance().clear()
+    cfg = compose(config, kind="training")
     cfg = nest_model_config(cfg)
-    apply_overrides(cfg, overrides, name)
+    apply_overrides(cfg, overrides, os.fspath(config))
     return cfg
 
 

@@ -46,6 +46,27 @@ SCENARIOS: Dict[str, dict] = {
         "size": "t", "image_size": 1024, "frames": 2, "overrides": [],
         "ops": [("mask", 0, 1), ("propagate", None, None, False)],
     },
+    # Corrections after the memory has left the read window. With 4 pointers the window
+    # reaches 7 frames (6 recent memories + margin); the 22-frame clip is 3x longer. The
+    # stock setting add_all_frames_to_correct_as_cond=false applies.
+    # (1) full forward propagation, refinement clicks on a late frame, propagate again
+    "t_late_correction": {
+        "size": "t", "image_size": 128, "frames": 22, "overrides": ["++model.max_obj_ptrs_in_encoder=4"],
+        "ops": [("mask", 0, 1), ("propagate", None, None, False), ("click", 18, 1),
+                ("negative_click", 18, 1), ("propagate", None, None, False)],
+    },
+    # (2) the same in reverse: prompt on the last frame, backwards, correct an early frame
+    "t_late_correction_reverse": {
+        "size": "t", "image_size": 128, "frames": 22, "overrides": ["++model.max_obj_ptrs_in_encoder=4"],
+        "ops": [("click", 21, 1), ("propagate", 21, None, True), ("click", 3, 1),
+                ("negative_click", 3, 1), ("propagate", 21, None, True)],
+    },
+    # (3) a correction followed by propagations limited by max_frame_num_to_track
+    "t_correction_limited": {
+        "size": "t", "image_size": 128, "frames": 22, "overrides": ["++model.max_obj_ptrs_in_encoder=4"],
+        "ops": [("mask", 0, 1), ("propagate", None, None, False), ("click", 15, 1),
+                ("propagate", 15, 3, False), ("propagate", 15, 3, True)],
+    },
     # base+: mask and box prompts, two objects
     "bplus_mask_and_box": {
         "size": "b+", "image_size": 256, "frames": 3, "overrides": [],

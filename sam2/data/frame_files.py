@@ -1,0 +1,78 @@
+"""Which files of a video folder are its frames, and in which order: the one set of rules.
+
+Used by the split reader (:class:`sam2.data.mose_layout.MoseSplit`), the video predictor's
+frame reader (:mod:`sam2.video.frame_source`), the evaluator and the demo, so a folder one of
+them accepts is read the same way by all of them.
+
+Rules:
+
+* a frame is a regular file whose extension is one of :data:`FRAME_EXTENSIONS` (``.jpg``,
+  ``.jpeg``, ``.png``; case-insensitive); other files and sub-folders are ignored;
+* names starting with ``.`` are ignored (``.DS_Store``, ``._00000.jpg`` left by macOS, editor
+  and partial-download files);
+* the stem must be a non-negative integer written in ASCII digits (``00012.jpg``; not ``-1``,
+  ``1_000``, ``+3`` or ``frame_12``), else :class:`DataFormatError` names the file;
+* frames are ordered by that integer (``2.jpg`` before ``10.jpg``);
+* two files with the same integer (``1.jpg`` and ``001.jpg``, or ``00001.jpg`` and
+  ``00001.png``) are an error naming both files.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+from sam2.data.errors import DataFormatError
+
+FRAME_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png")
+"""Extensions of video frames (lower case; matched case-insensitively)."""
+
+
+def frame_index_of(path: str | os.PathLike) -> int:
+    """Integer value of a frame file's stem (``00012.jpg`` -> 12); error naming the file otherwise."""
+    stem = Path(path).stem
+    if not (stem.isascii() and stem.isdigit()):
+        raise DataFormatError(
+            path,
+            "frame file name is not an integer name (expected digits only, e.g. 00000.jpg; "
+            "frames are ordered by that number)",
+        )
+    return int(stem)
+
+
+def list_frame_files(folder: str | os.PathLike, extensions: Sequence[str] = FRAME_EXTENSIONS) -> list[Path]:
+    """Files of ``folder`` with one of ``extensions``, sorted by integer stem (rules above).
+
+    Returns an empty list for a folder without such files. Raises :class:`DataFormatError` if the
+    folder does not exist, a name is not an integer, or two files share the same integer.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataFormatError(root, "folder not found")
+    wanted = tuple(ext.lower() for ext in extensions)
+    found = [
+        p for p in root.iterdir()
+        if not p.name.startswith(".") and p.suffix.lower() in wanted and p.is_file()
+    ]
+    keyed = sorted(((frame_index_of(p), p) for p in found), key=lambda item: (item[0], item[1].name))
+    for (idx_a, path_a), (idx_b, path_b) in zip(keyed, keyed[1:]):
+        if idx_a == idx_b:
+            raise DataFormatError(
+                path_b, f"duplicate frame index {idx_a}: {path_a.name} and {path_b.name} have the same number"
+            )
+    return [p for _, p in keyed]
+
+
+def list_video_frames(folder: str | os.PathLike) -> list[Path]:
+    """The frames of one video folder (at least one), sorted by their integer names.
+
+    Raises:
+        DataFormatError: the folder is missing or holds no frame, or a rule above is broken.
+    """
+    files = list_frame_files(folder, FRAME_EXTENSIONS)
+    if not files:
+        raise DataFormatError(folder, "no frames in this folder (no JPEG frames *.jpg / *.jpeg, nor PNG frames *.png)")
+    return files
+
+
+__all__ = ["FRAME_EXTENSIONS", "DataFormatError", "frame_index_of", "list_frame_files", "list_video_frames"]

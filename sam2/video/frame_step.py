@@ -1,0 +1,360 @@
+"""The video predictor's per-frame step: one inference path for prompts and tracking.
+
+:class:`FrameStepMixin` is mixed into :class:`~sam2.sam2_video_predictor.SAM2VideoPredictor`
+(it uses the model's ``track_step``, ``_encode_new_memory`` and settings). Everything that runs
+the model on a frame goes through :meth:`FrameStepMixin._infer`:
+
+* a prompt (``add_new_points_or_box`` / ``add_new_mask``) runs one object, without memory
+  encoding (the prompt's memory is encoded once the user is done, by the preflight);
+* tracking (:meth:`FrameStepMixin.track_frame`) runs every object that is not conditioned on
+  the frame, batched when objects read memory from the same frames, shows each object's
+  candidates to the memory policy (the single hook, :mod:`sam2.video.policies`), encodes the
+  chosen masks into memory, stores them and evicts what the read window no longer needs.
+
+Low-res outputs become video-resolution outputs in one place, :meth:`FrameStepMixin._to_video_res`.
+"""
+from __future__ import annotations
+
+from functools import partial
+from typing import List, NamedTuple, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from sam2.modeling.track_types import FrameOutput, MaskCandidates, PointInputs, TrackMemory
+from sam2.utils.constants import MISSING_OBJECT_LOGIT
+from sam2.utils.misc import fill_holes_in_mask_scores
+from sam2.video.policies import FrameDecision
+from sam2.video.rcms import mask_quality
+from sam2.video.state import FrameFeatures, InferenceState, ObjectTrack
+
+__all__ = ["FrameStepMixin", "Inferred", "MISSING_OBJECT_LOGIT"]
+
+
+class Inferred(NamedTuple):
+    """What :meth:`FrameStepMixin._infer` computed for ``B`` objects on one frame."""
+
+    out: FrameOutput  # the model's output, no memory features ([B, ...] tensors)
+    masks: torch.Tensor  # [B, 1, h, w] low-res logits after hole filling (compute device)
+    quality: torch.Tensor  # [B] MQF quality of ``masks``
+    vision_feats: List[torch.Tensor]  # the frame's features, expanded to the batch
+
+
+def _stack_memories(banks: Sequence, frame_idx: int, reverse: bool, device: torch.device) -> TrackMemory:
+    """One ``TrackMemory`` of ``B`` objects from ``B`` banks with the same read layout.
+
+    Conditioning frames and the tracked frames the window lets ``frame_idx`` read are stacked
+    along the batch dimension on ``device`` (entries may have been offloaded to the host);
+    nothing else can be read.
+    """
+    first = banks[0]
+    merged = TrackMemory()
+
+    def cat(tensors: List[torch.Tensor]) -> torch.Tensor:
+        return torch.cat([t.to(device, non_blocking=True) for t in tensors], dim=0)
+
+    def stack(outs: List[FrameOutput]) -> FrameOutput:
+        return FrameOutput(
+            pred_masks=outs[0].pred_masks,  # not read by memory attention
+            obj_ptr=cat([o.obj_ptr for o in outs]),
+            object_score_logits=cat([o.object_score_logits for o in outs]),
+            maskmem_features=cat([o.maskmem_features for o in outs]),
+            maskmem_pos_enc=outs[0].maskmem_pos_enc,
+        )
+
+    for k in first.cond:
+        merged.cond[k] = stack([b.cond[k] for b in banks])
+    for k in first.non_cond:
+        if first.window.reads(frame_idx, reverse, k):
+            merged.non_cond[k] = stack([b.non_cond[k] for b in banks])
+    return merged
+
+
+class FrameStepMixin:
+    """Per-frame inference of the video predictor (see the module docstring)."""
+
+    # ------------------------------------------------------------------------------------
+    # features and storage
+    # ------------------------------------------------------------------------------------
+    def _frame_features(self, state: InferenceState, frame_idx: int) -> FrameFeatures:
+        cached = state.features.get(frame_idx)
+        if cached is not None:
+            return cached
+        image = state.frames.get(frame_idx).to(state.device).float().unsqueeze(0)
+        feats, pos, sizes = self._prepare_backbone_features(self.forward_image(image))
+        item = FrameFeatures(image=image, vision_feats=feats, vision_pos_embeds=pos, feat_sizes=sizes)
+        state.features.put(frame_idx, item)
+        return item
+
+    def _shared_pos_enc(self, state: InferenceState, pos_enc: Optional[List[torch.Tensor]]):
+        """The memory positional encoding is the same for every frame: keep one copy."""
+        if pos_enc is None:
+            return None
+        if state.maskmem_pos_enc is None:
+            state.maskmem_pos_enc = [p[0:1].clone() for p in pos_enc]
+        return state.maskmem_pos_enc
+
+    def _store_memory(self, state: InferenceState, feats: Optional[torch.Tensor]):
+        if feats is None:
+            return None
+        return feats.to(state.memory_dtype).to(state.storage_device, non_blocking=True)
+
+    # ------------------------------------------------------------------------------------
+    # the one inference path
+    # ------------------------------------------------------------------------------------
+    def _infer(
+        self,
+        state: InferenceState,
+        tracks: List[ObjectTrack],
+        frame_idx: int,
+        reverse: bool,
+        is_init_cond_frame: bool = False,
+        point_inputs: Optional[PointInputs] = None,
+        mask_inputs: Optional[torch.Tensor] = None,
+        prev_sam_mask_logits: Optional[torch.Tensor] = None,
+    ) -> Inferred:
+        """Run the model for ``B`` objects on one frame, without encoding memory.
+
+        Several objects must read memory from the same frames (see
+        :meth:`MemoryBank.read_layout`); prompts run one object.
+        """
+        feats = self._frame_features(state, frame_idx)
+        batch = len(tracks)
+        policy = state.policy
+        # the policy's decoder presence threshold (SAMURAI: -1) and read plan
+        self.presence_logit_threshold = float(getattr(policy, "presence_threshold", 0.0))
+        if batch == 1:
+            memory = tracks[0].bank.memory
+            memory.selector = None if policy is None else policy.memory_selector(tracks[0].policy_state)
+            vision, pos = feats.vision_feats, feats.vision_pos_embeds
+        else:
+            memory = _stack_memories([t.bank for t in tracks], frame_idx, reverse, state.device)
+            vision = [x.expand(-1, batch, -1) for x in feats.vision_feats]
+            pos = [x.expand(-1, batch, -1) for x in feats.vision_pos_embeds]
+        out = self.track_step(
+            frame_idx=frame_idx,
+            is_init_cond_frame=is_init_cond_frame,
+            current_vision_feats=vision,
+            current_vision_pos_embeds=pos,
+            feat_sizes=feats.feat_sizes,
+            point_inputs=point_inputs,
+            mask_inputs=mask_inputs,
+            memory=memory,
+            num_frames=state.num_frames,
+            track_in_reverse=reverse,
+            run_mem_encoder=False,
+            prev_sam_mask_logits=prev_sam_mask_logits,
+        )
+        masks = out.pred_masks
+        if self.fill_hole_area > 0:
+            masks = fill_holes_in_mask_scores(masks, self.fill_hole_area)
+        quality = mask_quality(masks, out.object_score_logits, out.ious)
+        return Inferred(out, masks, quality, vision)
+
+    def _stored_row(self, state: InferenceState, inferred: Inferred, b: int) -> FrameOutput:
+        """Object ``b``'s compact output to keep (masks on the storage device, no memory yet)."""
+        batch = inferred.masks.shape[0]
+        take = (lambda t: t) if batch == 1 else (lambda t: t[b:b + 1].clone())
+        out = inferred.out
+        return FrameOutput(
+            pred_masks=take(inferred.masks).to(state.storage_device, non_blocking=True),
+            obj_ptr=take(out.obj_ptr),
+            object_score_logits=take(out.object_score_logits),
+            ious=take(out.ious),
+            quality=take(inferred.quality),
+        )
+
+    def _candidate_output(self, state: InferenceState, candidates: MaskCandidates,
+                          default_ptr: torch.Tensor, index: int) -> FrameOutput:
+        """The output (and, in ``pred_masks_high_res``, the mask to encode) of candidate
+        ``index`` of one object: what the heads give when they pick that candidate.
+
+        Without per-candidate tokens (``use_multimask_token_for_obj_ptr`` off) every candidate
+        shares the decoder's pointer ``default_ptr``."""
+        low = candidates.low_res_masks[:, index:index + 1]
+        high = F.interpolate(low, size=(self.image_size, self.image_size), mode="bilinear",
+                             align_corners=False)
+        score = candidates.object_score_logits
+        if candidates.tokens is None:
+            obj_ptr = default_ptr
+        else:
+            obj_ptr = self._pointer_from_token(candidates.tokens[:, index], score)
+        if self.fill_hole_area > 0:
+            low = fill_holes_in_mask_scores(low, self.fill_hole_area)
+        return FrameOutput(
+            pred_masks=low.to(state.storage_device, non_blocking=True),
+            obj_ptr=obj_ptr,
+            object_score_logits=score,
+            pred_masks_high_res=high,
+            ious=candidates.ious,
+            quality=mask_quality(low, score, candidates.ious),
+        )
+
+    # ------------------------------------------------------------------------------------
+    # tracking
+    # ------------------------------------------------------------------------------------
+    def track_frame(self, state: InferenceState, frame_idx: int, reverse: bool = False) -> torch.Tensor:
+        """Track every object on one frame (the core of ``propagate_in_video``).
+
+        An object conditioned on this frame returns its stored prediction; every other object
+        is tracked from its memory (see :meth:`_track_group`). The frame is then marked as
+        tracked in direction ``reverse`` for every object.
+
+        Returns:
+            ``[num_objects, 1, h, w]`` float32 low-res logits (before non-overlap).
+        """
+        tracks = list(state.tracks.values())
+        low_res: List[Optional[torch.Tensor]] = [None] * len(tracks)
+        to_track: List[int] = []
+        for i, track in enumerate(tracks):
+            if track.bank.is_cond(frame_idx):
+                low_res[i] = track.bank.get(frame_idx).pred_masks.to(state.device, non_blocking=True)
+                if self.clear_non_cond_mem_around_input:
+                    track.bank.clear_non_cond_around(frame_idx)
+            else:
+                to_track.append(i)
+        alone = state.policy is not None and state.policy.plans_reads  # read plans are per object
+        for group in self._memory_layout_groups(tracks, to_track, frame_idx, reverse, alone):
+            masks = self._track_group(state, [tracks[i] for i in group], frame_idx, reverse)
+            for i, m in zip(group, masks):
+                low_res[i] = m
+        for track in tracks:
+            track.tracked[frame_idx] = reverse
+        return torch.cat(low_res, dim=0)
+
+    def _memory_layout_groups(self, tracks: List[ObjectTrack], indices: List[int],
+                              frame_idx: int, reverse: bool, alone: bool = False) -> List[List[int]]:
+        """Split objects into groups that read memory from exactly the same frames
+        (``alone``: one group per object)."""
+        if not self.batch_objects or len(indices) < 2 or alone:
+            return [[i] for i in indices]
+        groups: dict = {}
+        for i in indices:
+            layout = tracks[i].bank.read_layout(frame_idx, reverse)
+            groups.setdefault(("alone", i) if layout is None else layout, []).append(i)
+        return list(groups.values())
+
+    def _track_group(self, state: InferenceState, tracks: List[ObjectTrack], frame_idx: int,
+                     reverse: bool) -> List[torch.Tensor]:
+        """Track ``B`` objects with the same memory layout on one frame.
+
+        Per object: the policy hook (:meth:`MemoryPolicy.on_frame`) sees the candidates and
+        may choose another one, refuse the frame's mask memory or promote earlier frames; then
+        the chosen masks are memory-encoded (one batch), stored, and the bank evicts.
+
+        Returns:
+            per object, its ``[1, 1, h, w]`` low-res logits on the compute device.
+        """
+        policy = state.policy
+        inferred = self._infer(state, tracks, frame_idx, reverse)
+        candidates = inferred.out.candidates
+        decisions: List[FrameDecision] = []
+        for b, track in enumerate(tracks):
+            row = candidates.row(b) if candidates is not None else None
+            stored = self._stored_row(state, inferred, b)
+            decision = FrameDecision(
+                frame_idx=frame_idx, reverse=reverse, candidates=row, bank=track.bank,
+                video_size=(state.video_height, state.video_width),
+                _output=stored, _build=partial(self._candidate_output, state, row, stored.obj_ptr),
+            )
+            # ---- the memory policy hook (plain SAM2.1 / RCMS / ...) ----
+            policy.on_frame(track.policy_state, decision)
+            decisions.append(decision)
+
+        high_res = inferred.out.pred_masks_high_res
+        if any(d.chosen is not None for d in decisions):
+            high_res = torch.cat([
+                d.output.pred_masks_high_res if d.chosen is not None else high_res[b:b + 1]
+                for b, d in enumerate(decisions)
+            ], dim=0)
+        mem, pos = None, None
+        if self.num_maskmem > 0:
+            mem, pos = self._encode_new_memory(
+                current_vision_feats=inferred.vision_feats,
+                feat_sizes=self._frame_features(state, frame_idx).feat_sizes,
+                pred_masks_high_res=high_res,
+                object_score_logits=inferred.out.object_score_logits,
+                is_mask_from_pts=False,
+            )
+        pos = self._shared_pos_enc(state, pos)
+
+        results = []
+        batch = len(tracks)
+        for b, (track, decision) in enumerate(zip(tracks, decisions)):
+            stored = decision.output
+            stored.pred_masks_high_res = None
+            if decision.admit and mem is not None:
+                stored.maskmem_features = self._store_memory(state, mem if batch == 1 else mem[b:b + 1].clone())
+                stored.maskmem_pos_enc = pos
+            track.bank.put(frame_idx, stored, is_cond=False)
+            if decision.promote_current:
+                # the frame becomes a conditioning frame from the next frame on, its memory
+                # encoded as a prompt's (from its stored logits; differs only when the model
+                # binarises prompt masks for memory)
+                track.bank.promote(frame_idx, protect_neighbours=False)
+                if self.binarize_mask_from_pts_for_mem_enc and decision.admit:
+                    self._encode_prompt_memory(state, frame_idx, stored)
+            track.bank.evict(frame_idx, reverse,
+                             keep=policy.frames_to_retain(track.policy_state, track.bank))
+            if decision.chosen is None:
+                results.append(inferred.masks[b:b + 1] if batch > 1 else inferred.masks)
+            else:
+                results.append(stored.pred_masks.to(state.device, non_blocking=True))
+        return results
+
+    def _encode_prompt_memory(self, state: InferenceState, frame_idx: int, out: FrameOutput) -> None:
+        """Encode the memory of a prompted frame from its stored low-res logits."""
+        feats = self._frame_features(state, frame_idx)
+        high_res = F.interpolate(
+            out.pred_masks.to(state.device),
+            size=(self.image_size, self.image_size),
+            mode="bilinear",
+            align_corners=False,
+        )
+        mem, pos = self._encode_new_memory(
+            current_vision_feats=feats.vision_feats,
+            feat_sizes=feats.feat_sizes,
+            pred_masks_high_res=high_res,
+            object_score_logits=out.object_score_logits,
+            is_mask_from_pts=True,
+        )
+        out.maskmem_features = self._store_memory(state, mem)
+        out.maskmem_pos_enc = self._shared_pos_enc(state, pos)
+
+    # ------------------------------------------------------------------------------------
+    # outputs
+    # ------------------------------------------------------------------------------------
+    def _to_video_res(self, state: InferenceState, rows: Sequence[Optional[torch.Tensor]]) -> torch.Tensor:
+        """Per object ``[1, 1, h, w]`` low-res logits (``None``: no output, filled with
+        :data:`MISSING_OBJECT_LOGIT`) -> ``[O, 1, H, W]`` at video resolution, non-overlap
+        applied when :attr:`non_overlap_masks`."""
+        size = (state.video_height, state.video_width)
+        present = [i for i, r in enumerate(rows) if r is not None]
+        resized: List[Optional[torch.Tensor]] = [None] * len(rows)
+        if present:
+            masks = torch.cat([rows[i] for i in present], dim=0).to(state.device, non_blocking=True)
+            if masks.shape[-2:] != size:
+                masks = F.interpolate(masks, size=size, mode="bilinear", align_corners=False)
+            for j, i in enumerate(present):
+                resized[i] = masks[j:j + 1]
+        if len(present) == len(rows):
+            out = masks
+        else:
+            missing = torch.full((1, 1, *size), MISSING_OBJECT_LOGIT, dtype=torch.float32, device=state.device)
+            out = torch.cat([missing if r is None else r for r in resized], dim=0)
+        if self.non_overlap_masks:
+            out = self._apply_non_overlapping_constraints(out)
+        return out
+
+    def _frame_result(self, state: InferenceState, frame_idx: int,
+                      is_cond: Optional[bool] = None) -> torch.Tensor:
+        """Every object's current prediction on ``frame_idx`` at video resolution: its new
+        prompt output of kind ``is_cond`` (default: conditioning when any object has a new
+        prompt there), else its memory, else :data:`MISSING_OBJECT_LOGIT`."""
+        if is_cond is None:
+            is_cond = state.has_pending_cond(frame_idx)
+        rows = []
+        for track in state.tracks.values():
+            out = track.current_output(frame_idx, is_cond)
+            rows.append(None if out is None else out.pred_masks)
+        return self._to_video_res(state, rows)

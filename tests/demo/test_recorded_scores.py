@@ -1,0 +1,37 @@
+"""The shipped model's recorded scores (sam2/checkpoints/sam2.1_hiera_demo_scores.json, printed by
+`python tools/demo.py`) are the numbers the README and the model record show."""
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCORES = ROOT / "sam2" / "checkpoints" / "sam2.1_hiera_demo_scores.json"
+
+
+def test_readme_and_record_show_the_recorded_scores():
+    doc = json.loads(SCORES.read_text(encoding="utf-8"))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    record = (ROOT / "sam2" / "checkpoints" / "sam2.1_hiera_demo.md").read_text(encoding="utf-8")
+    assert len(doc["splits"]) == 2
+    for entry in doc["splits"]:
+        for run in ("rcms_off", "rcms_on"):
+            m = entry[run]
+            for key in ("J&F_new", "J", "F_new", "disappear_J&F_new", "reappear_J&F_new"):
+                assert f"{m[key]:.2f}" in readme, (entry["description"], run, key)
+                assert f"{m[key]:.2f}" in record, (entry["description"], run, key)
+            if "photographic" in entry["description"]:  # the photographic rows show the interval
+                interval = f"{m['J&F_new']:.2f} [{m['J&F_new_ci'][0]:.2f}, {m['J&F_new_ci'][1]:.2f}]"
+                assert interval in readme and interval in record, (run, interval)
+
+
+def test_demo_prints_the_recorded_scores():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("demo_tool_recorded", ROOT / "tools" / "demo.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    text = "\n".join(tool.recorded_lines())
+    doc = json.loads(SCORES.read_text(encoding="utf-8"))
+    for entry in doc["splits"]:
+        assert entry["description"] in text
+        for run in ("rcms_off", "rcms_on"):
+            assert f"J&Ḟ {entry[run]['J&F_new']:.2f}" in text

@@ -1,0 +1,118 @@
+#!/usr/bin/env python
+"""Semi-supervised VOS inference with the command line of the official ``tools/vos_inference.py``.
+
+Example (the official flags, unchanged)::
+
+    python tools/vos_inference.py --sam2_cfg configs/sam2.1/sam2.1_hiera_b+.yaml \\
+        --sam2_checkpoint ./checkpoints/sam2.1_hiera_base_plus.pt \\
+        --base_video_dir DAVIS/JPEGImages/480p --input_mask_dir DAVIS/Annotations/480p \\
+        --video_list_file DAVIS/ImageSets/2017/val.txt --output_mask_dir ./outputs/davis_pred
+
+Meaning of the flags (as in the official tool):
+
+* default: the objects of the first annotated frame are prompted with their masks there and
+  tracked together; overlaps go to the highest logit; ``OUT/<video>/<frame>.png`` palette PNGs
+  (the input annotation's palette);
+* ``--use_all_masks``: every annotated frame is a prompt;
+* ``--per_obj_png_file``: masks read from and written to ``<video>/<obj_id:03d>/<frame>.png``
+  (the SA-V layout); objects may overlap;
+* ``--track_object_appearing_later_in_video``: one propagation per object from its first
+  annotated appearance (LVOS, YouTube-VOS);
+* ``--apply_postprocessing``: SAM 2 post-processing (hole filling, stability fallback);
+* ``--use_vos_optimized_video_predictor``: the compiled predictor (CUDA).
+
+One process on one device (the first GPU when there is one, else the CPU); every listed video is
+recomputed and its folder replaced. The model's RCMS setting comes from the config (the stock
+SAM 2 / SAM 2.1 configs: off) unless ``--num_prev_frames_to_promote`` is given. For several
+GPUs, resuming and a submission zip, use ``tools/vos_inference_ddp.py``. Exit code 0 when every
+video succeeded, 1 when any failed (listed at the end), 2 for bad arguments or an unusable split.
+"""
+from __future__ import annotations
+
+import os
+
+# the per-propagation progress bar of the predictor is silenced (one bar for the run instead)
+_BARS_WANTED = os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("1", "true", "yes")
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Optional, Sequence  # noqa: E402
+
+import torch  # noqa: E402
+
+from sam2.data.mose_layout import DataFormatError  # noqa: E402
+from sam2.inference.app import run_inference  # noqa: E402
+from sam2.inference.options import InferenceOptions  # noqa: E402
+
+logger = logging.getLogger("vos_inference")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sam2_cfg", default="configs/sam2.1/sam2.1_hiera_b+.yaml", help="model config (name or path)")
+    p.add_argument("--sam2_checkpoint", default="./checkpoints/sam2.1_hiera_base_plus.pt", help="checkpoint file")
+    p.add_argument("--base_video_dir", required=True, help="folder of videos: <base_video_dir>/<video>/<frame>.jpg")
+    p.add_argument("--input_mask_dir", required=True, help="input masks: <input_mask_dir>/<video>/<frame>.png")
+    p.add_argument("--video_list_file", default=None, help="text file of video names (default: every sub-folder)")
+    p.add_argument("--output_mask_dir", required=True, help="where <output_mask_dir>/<video>/<frame>.png go")
+    p.add_argument("--score_thresh", type=float, default=0.0, help="logit threshold of the output masks (default 0)")
+    p.add_argument("--use_all_masks", action="store_true", help="prompt with every available input mask")
+    p.add_argument("--per_obj_png_file", action="store_true",
+                   help="one PNG per object in <video>/<obj_id:03d>/ for inputs and outputs (SA-V layout)")
+    p.add_argument("--apply_postprocessing", action="store_true", help="SAM 2 post-processing (hole filling, ...)")
+    p.add_argument("--track_object_appearing_later_in_video", action="store_true",
+                   help="track each object from its first annotated frame (LVOS, YouTube-VOS)")
+    p.add_argument("--use_vos_optimized_video_predictor", action="store_true",
+                   help="the VOS-optimised predictor (torch.compile on CUDA)")
+    p.add_argument("--num_prev_frames_to_promote", type=int, default=None,
+                   help="RCMS frames promoted at a disappearance (default: the config's value; 0 = off)")
+    p.add_argument("--low_quality_threshold", type=float, default=None,
+                   help="RCMS quality threshold (default: the config's value)")
+    return p
+
+
+def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    for flag, value in (("--base_video_dir", args.base_video_dir), ("--input_mask_dir", args.input_mask_dir)):
+        if not Path(value).is_dir():
+            parser.error(f"{flag}: folder not found: {value}")
+    if args.video_list_file is not None and not Path(args.video_list_file).is_file():
+        parser.error(f"--video_list_file: file not found: {args.video_list_file}")
+    if args.sam2_checkpoint and not Path(args.sam2_checkpoint).is_file():
+        parser.error(f"--sam2_checkpoint: file not found: {args.sam2_checkpoint}")
+    if args.num_prev_frames_to_promote is not None and args.num_prev_frames_to_promote < 0:
+        parser.error("--num_prev_frames_to_promote must be >= 0")
+
+
+def options_from_args(args: argparse.Namespace) -> InferenceOptions:
+    return InferenceOptions.from_args(
+        args,
+        num_gpus=1 if torch.cuda.is_available() else 0,
+        num_workers=1,
+        show_progress=_BARS_WANTED,
+        skip_complete=False,
+    )
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_args(parser, args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.sam2_checkpoint:
+        logger.warning("no --sam2_checkpoint: the model keeps its random initial weights")
+    logger.info("prompts: %s", "every available input mask" if args.use_all_masks else "the first annotated frame")
+    try:
+        summary = run_inference(options_from_args(args))
+    except (DataFormatError, FileNotFoundError, NotADirectoryError) as exc:  # the split itself is unusable
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    for line in summary.failure_lines():
+        print(line, file=sys.stderr)
+    print(f"{summary.final_line()}; output masks in {args.output_mask_dir}", flush=True)
+    return summary.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
