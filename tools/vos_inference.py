@@ -45,6 +45,7 @@ import torch  # noqa: E402
 
 from sam2.data.mose_layout import DataFormatError  # noqa: E402
 from sam2.inference.app import run_inference  # noqa: E402
+from sam2.inference.official_flags import add_official_flags  # noqa: E402
 from sam2.inference.options import InferenceOptions  # noqa: E402
 
 logger = logging.getLogger("vos_inference")
@@ -52,25 +53,8 @@ logger = logging.getLogger("vos_inference")
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sam2_cfg", default="configs/sam2.1/sam2.1_hiera_b+.yaml", help="model config (name or path)")
-    p.add_argument("--sam2_checkpoint", default="./checkpoints/sam2.1_hiera_base_plus.pt", help="checkpoint file")
-    p.add_argument("--base_video_dir", required=True, help="folder of videos: <base_video_dir>/<video>/<frame>.jpg")
-    p.add_argument("--input_mask_dir", required=True, help="input masks: <input_mask_dir>/<video>/<frame>.png")
-    p.add_argument("--video_list_file", default=None, help="text file of video names (default: every sub-folder)")
-    p.add_argument("--output_mask_dir", required=True, help="where <output_mask_dir>/<video>/<frame>.png go")
-    p.add_argument("--score_thresh", type=float, default=0.0, help="logit threshold of the output masks (default 0)")
-    p.add_argument("--use_all_masks", action="store_true", help="prompt with every available input mask")
-    p.add_argument("--per_obj_png_file", action="store_true",
-                   help="one PNG per object in <video>/<obj_id:03d>/ for inputs and outputs (SA-V layout)")
-    p.add_argument("--apply_postprocessing", action="store_true", help="SAM 2 post-processing (hole filling, ...)")
-    p.add_argument("--track_object_appearing_later_in_video", action="store_true",
-                   help="track each object from its first annotated frame (LVOS, YouTube-VOS)")
-    p.add_argument("--use_vos_optimized_video_predictor", action="store_true",
-                   help="the VOS-optimised predictor (torch.compile on CUDA)")
-    p.add_argument("--num_prev_frames_to_promote", type=int, default=None,
-                   help="RCMS frames promoted at a disappearance (default: the config's value; 0 = off)")
-    p.add_argument("--low_quality_threshold", type=float, default=None,
-                   help="RCMS quality threshold (default: the config's value)")
+    add_official_flags(p, num_prev_frames_to_promote=None, low_quality_threshold=None,
+                       rcms_default_source="the config's value")
     return p
 
 

@@ -33,6 +33,7 @@ from typing import Optional, Sequence  # noqa: E402
 
 from sam2.data.mose_layout import DataFormatError  # noqa: E402
 from sam2.inference.app import run_inference  # noqa: E402
+from sam2.inference.official_flags import add_official_flags  # noqa: E402
 from sam2.inference.options import InferenceOptions  # noqa: E402
 
 #: RCMS values of the published baseline's inference command line (its flags' defaults)
@@ -52,27 +53,9 @@ def _log_rcms_settings(argv: Sequence[str], args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sam2_cfg", default="configs/sam2.1/sam2.1_hiera_b+.yaml", help="model config (name or path)")
-    p.add_argument("--sam2_checkpoint", default="./checkpoints/sam2.1_hiera_base_plus.pt", help="checkpoint file")
-    p.add_argument("--output_mask_dir", required=True, help="where OUT/<video>/<frame>.png are written")
-    p.add_argument("--base_video_dir", required=True, help="frames root: <base_video_dir>/<video>/<frame>.jpg")
-    p.add_argument("--input_mask_dir", required=True, help="annotations root: <input_mask_dir>/<video>/<frame>.png")
-    p.add_argument("--video_list_file", default=None, help="text file of video names (default: all videos)")
-    p.add_argument("--score_thresh", type=float, default=0.0, help="logit threshold of the output masks")
-    p.add_argument("--use_all_masks", action="store_true", help="use every annotated frame as a prompt")
-    p.add_argument("--per_obj_png_file", action="store_true", help="write OUT/<video>/<obj_id:03d>/<frame>.png")
-    p.add_argument("--apply_postprocessing", action="store_true", help="SAM2 post-processing (hole filling, ...)")
-    p.add_argument(
-        "--track_object_appearing_later_in_video", action="store_true",
-        help="track each object from its first annotated frame (one propagation per object)",
-    )
-    p.add_argument("--use_vos_optimized_video_predictor", action="store_true", help="torch.compile on CUDA")
-    # the published MOSEv2 baseline's command-line defaults (RCMS on whatever the config says);
-    # main() logs the values in force and where they came from
-    p.add_argument("--num_prev_frames_to_promote", type=int, default=BASELINE_RCMS["num_prev_frames_to_promote"],
-                   help="RCMS: frames promoted (0 = off; default: %(default)s, the published baseline's)")
-    p.add_argument("--low_quality_threshold", type=float, default=BASELINE_RCMS["low_quality_threshold"],
-                   help="RCMS: quality a frame must exceed (default: %(default)s, the published baseline's)")
+    # the published MOSEv2 baseline's RCMS defaults on the command line; main() logs the values
+    # in force and where they came from
+    add_official_flags(p, rcms_default_source="the published baseline's", **BASELINE_RCMS)
     p.add_argument(
         "--memory_policy", default=None,
         help="memory policy by name: sam2.1, rcms, samurai, dam4sam, or members joined by '+' "
