@@ -33,7 +33,7 @@ from typing import Optional, Sequence  # noqa: E402
 
 from sam2.data.mose_layout import DataFormatError  # noqa: E402
 from sam2.inference.app import run_inference  # noqa: E402
-from sam2.inference.official_flags import add_official_flags  # noqa: E402
+from sam2.inference.official_flags import add_official_flags, check_official_paths  # noqa: E402
 from sam2.inference.options import InferenceOptions  # noqa: E402
 
 #: RCMS values of the published baseline's inference command line (its flags' defaults)
@@ -107,19 +107,11 @@ def options_from_args(args: argparse.Namespace) -> InferenceOptions:
 
 
 def _check_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    for flag, value in (("--base_video_dir", args.base_video_dir), ("--input_mask_dir", args.input_mask_dir)):
-        if not Path(value).is_dir():
-            parser.error(f"{flag}: folder not found: {value}")
-    if args.video_list_file is not None and not Path(args.video_list_file).is_file():
-        parser.error(f"--video_list_file: file not found: {args.video_list_file}")
-    if args.sam2_checkpoint and not Path(args.sam2_checkpoint).is_file():
-        parser.error(f"--sam2_checkpoint: file not found: {args.sam2_checkpoint}")
+    check_official_paths(parser, args)
     if args.num_workers < 1:
         parser.error("--num_workers must be >= 1")
     if args.num_gpus is not None and args.num_gpus < 0:
         parser.error("--num_gpus must be >= 0")
-    if args.num_prev_frames_to_promote < 0:
-        parser.error("--num_prev_frames_to_promote must be >= 0")
     try:
         opts = parse_policy_opts(args.policy_opt)
     except ValueError as err:

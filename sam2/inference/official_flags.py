@@ -4,6 +4,7 @@ adds its own flags after them. :meth:`InferenceOptions.from_args` reads them bac
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Optional
 
 
@@ -36,3 +37,16 @@ def add_official_flags(parser: argparse.ArgumentParser, *, num_prev_frames_to_pr
         help=f"RCMS frames promoted at a disappearance (0 = off; default: %(default)s, {rcms_default_source})")
     add("--low_quality_threshold", type=float, default=low_quality_threshold,
         help=f"RCMS quality a frame must exceed (default: %(default)s, {rcms_default_source})")
+
+
+def check_official_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Stop with a usage error naming the flag when a path given to an official flag is missing."""
+    for flag, value in (("--base_video_dir", args.base_video_dir), ("--input_mask_dir", args.input_mask_dir)):
+        if not Path(value).is_dir():
+            parser.error(f"{flag}: folder not found: {value}")
+    if args.video_list_file is not None and not Path(args.video_list_file).is_file():
+        parser.error(f"--video_list_file: file not found: {args.video_list_file}")
+    if args.sam2_checkpoint and not Path(args.sam2_checkpoint).is_file():
+        parser.error(f"--sam2_checkpoint: file not found: {args.sam2_checkpoint}")
+    if args.num_prev_frames_to_promote is not None and args.num_prev_frames_to_promote < 0:
+        parser.error("--num_prev_frames_to_promote must be >= 0")
