@@ -47,6 +47,8 @@ VARIANTS = {
     "bf16": ["--precision", "bf16"],
     "int8": ["--precision", "int8"],
     "vos-bf16": ["--vos", "--precision", "bf16"],
+    # compiled without Inductor's freezing (the default before; for A/B of that option)
+    "vos-nofreeze": ["--vos", "--override", "++model.compile_freezing=false"],
 }
 
 
@@ -249,6 +251,7 @@ def main() -> None:
                 summary = summarise(times, args.warmup)
                 for name, w in workers.items():
                     summary[name]["load_seconds"] = w.ready["load_seconds"]
+                    summary[name]["compile_seconds"] = w.ready.get("compile_seconds", {})
                 report["results"][n] = {"summary": summary, "times": times,
                                         "wall_seconds": time.time() - started,
                                         "load_after": os.getloadavg()}
@@ -259,7 +262,9 @@ def main() -> None:
                     print(f"{n} object(s) [{name}]: ours {s['fps']:.3f} fps, official "
                           f"{official['fps']:.3f} fps, ratio {s['ratio_vs_official']:.2f} "
                           f"(first run {s['first_run_seconds']:.1f} s vs "
-                          f"{official['first_run_seconds']:.1f} s); load {os.getloadavg()}",
+                          f"{official['first_run_seconds']:.1f} s; start-up {s['load_seconds']:.1f}"
+                          f" s vs {official['load_seconds']:.1f} s, of which compiling "
+                          f"{s['compile_seconds'] or '-'}); load {os.getloadavg()}",
                           flush=True)
             finally:
                 for w in workers.values():

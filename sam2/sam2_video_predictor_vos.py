@@ -23,10 +23,19 @@ across runs by Inductor's FX graph cache (on by default in torch >= 2.2); the ca
 Backends: on CUDA ``mode="max-autotune"`` (as upstream); elsewhere Inductor's default mode,
 which on CPU generates C++/OpenMP kernels (needs a C++ compiler; without one the predictor
 logs a warning and stays eager).
+
+Freezing (``compile_freezing``, on by default on CPU): Inductor compiles every part with
+``torch._inductor.config.freezing = True``, i.e. the weights are treated as constants: folded
+where they can be, linear weights prepacked for MKL (``mkl._mkl_linear``) and convolutions for
+oneDNN (``mkldnn._convolution_pointwise``, channels-last). This needs inference mode (the
+predictor's entry points run under ``torch.inference_mode``) and means the compiled parts use
+the weights as they were at compilation: after changing the weights call
+:meth:`SAM2VideoPredictorVOS.restore_eager` (and compile again with :meth:`warm_up`).
 """
 from __future__ import annotations
 
 import logging
+import functools
 import os
 import shutil
 import time
@@ -59,6 +68,8 @@ class SAM2VideoPredictorVOS(SAM2VideoPredictor):
             useful to check graph capture quickly).
         compile_cache_dir: folder for Inductor's cache of compiled graphs (sets
             ``TORCHINDUCTOR_CACHE_DIR`` unless it is already set).
+        compile_freezing: compile with Inductor's freezing (weights as constants, prepacked
+            for MKL / oneDNN); ``None`` (default): on for CPU, off elsewhere.
         *args, **kwargs: :class:`~sam2.sam2_video_predictor.SAM2VideoPredictor` arguments.
     """
 
@@ -69,6 +80,7 @@ class SAM2VideoPredictorVOS(SAM2VideoPredictor):
         compile_parts: Optional[Sequence[str]] = None,
         compile_backend: str = "inductor",
         compile_cache_dir: Optional[str] = None,
+        compile_freezing: Optional[bool] = None,
         **kwargs,
     ) -> None:
         super().__init__(*args, compile_image_encoder=False, **kwargs)
@@ -82,6 +94,7 @@ class SAM2VideoPredictorVOS(SAM2VideoPredictor):
         self.compile_parts: List[str] = parts
         self.compile_backend = compile_backend
         self.compile_cache_dir = compile_cache_dir
+        self._freezing_request = compile_freezing
         #: seconds spent in :meth:`warm_up` per batch size (compilation + one run)
         self.compile_seconds: Dict[int, float] = {}
         self._compiled = False
@@ -93,6 +106,29 @@ class SAM2VideoPredictorVOS(SAM2VideoPredictor):
         if self.compile_backend == "inductor" and self.device.type == "cuda":
             options["mode"] = "max-autotune"
         return options
+
+    @property
+    def compile_freezing(self) -> bool:
+        """Whether Inductor compiles with freezing (see the module docstring)."""
+        if self.compile_backend != "inductor":
+            return False
+        if self._freezing_request is None:
+            return self.device.type == "cpu"
+        return bool(self._freezing_request)
+
+    def _wrap_compiled(self, compiled: Callable) -> Callable:
+        """The compiled function, called under the Inductor settings of this predictor
+        (Inductor reads them when it compiles, i.e. on the first call for each shape)."""
+        if not self.compile_freezing:
+            return compiled
+        import torch._inductor.config as inductor_config
+
+        @functools.wraps(compiled)
+        def call(*args, **kwargs):
+            with inductor_config.patch(freezing=True):
+                return compiled(*args, **kwargs)
+
+        return call
 
     def _targets(self) -> Dict[str, Callable]:
         """``{name: (owner, attribute)}`` of every function to compile."""
@@ -130,12 +166,12 @@ class SAM2VideoPredictorVOS(SAM2VideoPredictor):
         except (ImportError, AttributeError):  # pragma: no cover - older torch
             pass
         options = self._compile_options()
-        logger.info("SAM2VideoPredictorVOS: compiling %s on %s (%s)",
-                    ", ".join(self._targets()), self.device, options)
+        logger.info("SAM2VideoPredictorVOS: compiling %s on %s (%s, freezing=%s)",
+                    ", ".join(self._targets()), self.device, options, self.compile_freezing)
         for name, (owner, attr) in self._targets().items():
             eager = getattr(owner, attr)
             self._eager_forwards[name] = eager
-            setattr(owner, attr, torch.compile(eager, **options))
+            setattr(owner, attr, self._wrap_compiled(torch.compile(eager, **options)))
         return True
 
     def restore_eager(self) -> None:
