@@ -116,3 +116,31 @@ def test_restore_eager_puts_the_original_forwards_back():
     assert _compiled(vos.memory_encoder, "forward")
     vos.restore_eager()
     assert not _compiled(vos.memory_encoder, "forward")
+
+
+def test_frozen_weights_are_each_models_own(tmp_path, monkeypatch):
+    # Freezing makes the weights constants of the compiled graph. Two models with the same
+    # architecture and different weights, compiled one after the other in one process with
+    # one Inductor cache (graphs keyed by shape could be shared), must each compute with
+    # their own weights.
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    outputs = []
+    for seed in (0, 1):
+        vos = _build(["memory_encoder"])
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            for param in vos.memory_encoder.parameters():
+                param.add_(torch.randn_like(param) * 0.1)
+        assert vos.compile_freezing
+        gen = torch.Generator().manual_seed(7)
+        side = vos.image_size
+        feats = torch.randn(2, vos.hidden_dim, side // 16, side // 16, generator=gen)
+        masks = torch.randn(2, 1, side, side, generator=gen)
+        with torch.inference_mode():
+            expected = vos.memory_encoder(feats, masks)["vision_features"]
+            assert vos.compile_hot_modules()
+            got = vos.memory_encoder(feats, masks)["vision_features"]
+        assert _compiled(vos.memory_encoder, "forward")
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-4)
+        outputs.append(got)
+    assert (outputs[0] - outputs[1]).abs().max() > 1e-2  # the weights did differ
