@@ -5,7 +5,8 @@ Both run the same seeded official-format weights (tests/parity/seeded_ckpt.py) o
 synthetic clip with mask prompts on frame 0; only ``propagate_in_video`` is timed. Each
 implementation (the official one in the oracle python, ours in this python, optionally in
 several variants: ``eager``, ``vos`` = ``vos_optimized=True`` / torch.compile, ``bf16``
-autocast, ``int8`` dynamic quantisation, ``vos-bf16``) is a long-lived worker process
+autocast, ``int8`` dynamic quantisation, ``vos-bf16``, ``vos-freeze`` = compiled with
+Inductor's freezing) is a long-lived worker process
 (tests/parity/oracle_scripts/video_speed_worker.py) with the same thread count. The
 controller asks every worker in turn to track the *next* frame, so all of them see the same
 machine load within seconds of each other; this matters on a shared machine where the load
@@ -47,7 +48,8 @@ VARIANTS = {
     "bf16": ["--precision", "bf16"],
     "int8": ["--precision", "int8"],
     "vos-bf16": ["--vos", "--precision", "bf16"],
-    # compiled without Inductor's freezing (the default before; for A/B of that option)
+    # compiled with Inductor's freezing (opt-in ``compile_freezing=True``)
+    "vos-freeze": ["--vos", "--override", "++model.compile_freezing=true"],
     "vos-nofreeze": ["--vos", "--override", "++model.compile_freezing=false"],
 }
 

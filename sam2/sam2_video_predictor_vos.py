@@ -24,13 +24,17 @@ Backends: on CUDA ``mode="max-autotune"`` (as upstream); elsewhere Inductor's de
 which on CPU generates C++/OpenMP kernels (needs a C++ compiler; without one the predictor
 logs a warning and stays eager).
 
-Freezing (``compile_freezing``, on by default on CPU): Inductor compiles every part with
-``torch._inductor.config.freezing = True``, i.e. the weights are treated as constants: folded
-where they can be, linear weights prepacked for MKL (``mkl._mkl_linear``) and convolutions for
-oneDNN (``mkldnn._convolution_pointwise``, channels-last). This needs inference mode (the
-predictor's entry points run under ``torch.inference_mode``) and means the compiled parts use
-the weights as they were at compilation: after changing the weights call
-:meth:`SAM2VideoPredictorVOS.restore_eager` (and compile again with :meth:`warm_up`).
+Freezing (``compile_freezing=True``, opt-in, off by default): Inductor compiles every part
+with ``torch._inductor.config.freezing = True``, i.e. the weights are treated as constants:
+folded where they can be, linear weights prepacked for MKL (``mkl._mkl_linear``) and
+convolutions for oneDNN (``mkldnn._convolution_pointwise``, channels-last). It needs inference
+mode (the predictor's entry points run under ``torch.inference_mode``), the compiled parts use
+the weights as they were at compilation (after changing the weights call
+:meth:`SAM2VideoPredictorVOS.restore_eager`, then :meth:`warm_up` again), and graphs with
+prepacked convolutions (image encoder, memory encoder, mask decoder) cannot be stored in
+Inductor's cache (oneDNN tensors do not pickle), so they compile again in every process. On the
+2-core CPU it was measured it made the image encoder and memory attention blocks ~10 % faster
+in isolation but gave no measurable gain per frame (``docs/video_predictor.md``), hence off.
 """
 from __future__ import annotations
 
@@ -69,7 +73,7 @@ class SAM2VideoPredictorVOS(SAM2VideoPredictor):
         compile_cache_dir: folder for Inductor's cache of compiled graphs (sets
             ``TORCHINDUCTOR_CACHE_DIR`` unless it is already set).
         compile_freezing: compile with Inductor's freezing (weights as constants, prepacked
-            for MKL / oneDNN); ``None`` (default): on for CPU, off elsewhere.
+            for MKL / oneDNN; see the module docstring). Off by default.
         *args, **kwargs: :class:`~sam2.sam2_video_predictor.SAM2VideoPredictor` arguments.
     """
 
@@ -80,7 +84,7 @@ class SAM2VideoPredictorVOS(SAM2VideoPredictor):
         compile_parts: Optional[Sequence[str]] = None,
         compile_backend: str = "inductor",
         compile_cache_dir: Optional[str] = None,
-        compile_freezing: Optional[bool] = None,
+        compile_freezing: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(*args, compile_image_encoder=False, **kwargs)
@@ -94,7 +98,7 @@ class SAM2VideoPredictorVOS(SAM2VideoPredictor):
         self.compile_parts: List[str] = parts
         self.compile_backend = compile_backend
         self.compile_cache_dir = compile_cache_dir
-        self._freezing_request = compile_freezing
+        self._freezing_request = bool(compile_freezing)
         #: seconds spent in :meth:`warm_up` per batch size (compilation + one run)
         self.compile_seconds: Dict[int, float] = {}
         self._compiled = False
@@ -110,11 +114,7 @@ class SAM2VideoPredictorVOS(SAM2VideoPredictor):
     @property
     def compile_freezing(self) -> bool:
         """Whether Inductor compiles with freezing (see the module docstring)."""
-        if self.compile_backend != "inductor":
-            return False
-        if self._freezing_request is None:
-            return self.device.type == "cpu"
-        return bool(self._freezing_request)
+        return self.compile_backend == "inductor" and self._freezing_request
 
     def _wrap_compiled(self, compiled: Callable) -> Callable:
         """The compiled function, called under the Inductor settings of this predictor

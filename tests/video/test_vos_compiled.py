@@ -23,9 +23,9 @@ def _make_present(model: nn.Module) -> None:
         last.bias.add_(20.0)
 
 
-def _build(compile_parts=None, backend="inductor", image_encoder=False):
+def _build(compile_parts=None, backend="inductor", image_encoder=False, freezing=False):
     torch.manual_seed(0)
-    overrides = [f"++model.compile_backend={backend}"]
+    overrides = [f"++model.compile_backend={backend}", f"++model.compile_freezing={str(freezing).lower()}"]
     if compile_parts is not None:
         overrides.append(f"++model.compile_parts=[{','.join(compile_parts)}]")
     if not image_encoder:
@@ -126,7 +126,7 @@ def test_frozen_weights_are_each_models_own(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
     outputs = []
     for seed in (0, 1):
-        vos = _build(["memory_encoder"])
+        vos = _build(["memory_encoder"], freezing=True)
         torch.manual_seed(seed)
         with torch.no_grad():
             for param in vos.memory_encoder.parameters():
