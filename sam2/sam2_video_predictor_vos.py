@@ -32,14 +32,15 @@ mode (the predictor's entry points run under ``torch.inference_mode``), the comp
 the weights as they were at compilation (after changing the weights call
 :meth:`SAM2VideoPredictorVOS.restore_eager`, then :meth:`warm_up` again), and graphs with
 prepacked convolutions (image encoder, memory encoder, mask decoder) cannot be stored in
-Inductor's cache (oneDNN tensors do not pickle), so they compile again in every process. On the
-2-core CPU it was measured it made the image encoder and memory attention blocks ~10 % faster
-in isolation but gave no measurable gain per frame (``docs/video_predictor.md``), hence off.
+Inductor's cache (oneDNN tensors do not pickle), so they compile again in every process. On the 2-core
+CPU where it was measured, it made the image encoder and the memory-attention blocks ~10 %
+faster in isolation but gave no measurable gain per frame (``docs/video_predictor.md``),
+hence off by default.
 """
 from __future__ import annotations
 
-import logging
 import functools
+import logging
 import os
 import shutil
 import time
@@ -181,6 +182,7 @@ class SAM2VideoPredictorVOS(SAM2VideoPredictor):
                 setattr(owner, attr, self._eager_forwards[name])
         self._eager_forwards.clear()
         self._compiled = False
+        self.compile_seconds.clear()  # the next warm_up compiles again
 
     # ------------------------------------------------------------------------------------
     @torch.inference_mode()

@@ -116,6 +116,13 @@ def test_restore_eager_puts_the_original_forwards_back():
     assert _compiled(vos.memory_encoder, "forward")
     vos.restore_eager()
     assert not _compiled(vos.memory_encoder, "forward")
+    # after new weights: restore_eager() then warm_up() compiles again
+    vos.warm_up(1)
+    assert _compiled(vos.memory_encoder, "forward") and 1 in vos.compile_seconds
+    vos.restore_eager()
+    assert vos.compile_seconds == {}
+    vos.warm_up(1)
+    assert _compiled(vos.memory_encoder, "forward")
 
 
 def test_frozen_weights_are_each_models_own(tmp_path, monkeypatch):
