@@ -436,7 +436,7 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
         memory policy keeps several hypotheses per object (SAM2Long), whose best one at the
         end may descend from another branch than the one yielded on an earlier frame."""
         policy = inference_state.policy
-        return policy is not None and policy.hypotheses > 1
+        return policy is not None and policy.keeps_hypotheses
 
     def final_outputs(self, inference_state: InferenceState
                       ) -> Iterator[Tuple[int, List[int], torch.Tensor]]:

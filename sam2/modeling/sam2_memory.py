@@ -263,9 +263,10 @@ class SAM2MemoryMixin:
                 selection, batch, feats.device, feats.dtype,
             )
             key_scale = self._token_key_scale(selection, feats.device)
+        extra = {} if key_scale is None else {"key_scale": key_scale}
         return self._attend_memory(
             current_vision_feats, current_vision_pos_embeds, size, memory_tokens, memory_pos, num_ptr_tokens,
-            key_scale,
+            **extra,
         )
 
     # ================================================================================

@@ -119,7 +119,7 @@ class FrameStepMixin:
 
         Several objects must read memory from the same frames (see
         :meth:`MemoryBank.read_layout`); prompts run one object. ``hypothesis``: the memory
-        hypothesis whose read plan one object uses (policies with ``hypotheses > 1``).
+        hypothesis whose read plan one object uses (policies with ``keeps_hypotheses``).
         """
         feats = self._frame_features(state, frame_idx)
         batch = len(tracks)
@@ -130,7 +130,7 @@ class FrameStepMixin:
             memory = tracks[0].bank.memory
             if policy is None:
                 memory.selector = None
-            elif policy.hypotheses > 1:
+            elif policy.keeps_hypotheses:
                 memory.selector = policy.memory_selector(tracks[0].policy_state, hypothesis=hypothesis)
             else:
                 memory.selector = policy.memory_selector(tracks[0].policy_state)
@@ -254,7 +254,7 @@ class FrameStepMixin:
             per object, its ``[1, 1, h, w]`` low-res logits on the compute device.
         """
         policy = state.policy
-        if policy.hypotheses > 1:  # read plans: one object at a time
+        if policy.keeps_hypotheses:  # read plans: one object at a time
             return [self._track_hypotheses(state, track, frame_idx, reverse) for track in tracks]
         inferred = self._infer(state, tracks, frame_idx, reverse)
         candidates = inferred.out.candidates

@@ -1,6 +1,6 @@
 """Memory hypotheses: several memories of one object, tracked side by side (SAM2Long's pathways).
 
-A policy that keeps memory hypotheses (``MemoryPolicy.hypotheses > 1``) makes the per-frame
+A policy that keeps memory hypotheses (``MemoryPolicy.keeps_hypotheses``) makes the per-frame
 step run the tracking step once per *live* hypothesis of an object, each reading its own
 memory; the policy then says which (hypothesis, candidate) pairs survive the frame
 (:meth:`~sam2.video.policies.FrameDecision.keep`). Every survivor is memory-encoded and stored

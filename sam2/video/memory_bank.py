@@ -82,7 +82,7 @@ class MemoryBank:
         #: conditioning frames whose neighbours need not be kept for a later propagation
         #: (promoted with ``protect_neighbours=False``, e.g. DAM4SAM anchors)
         self.unanchored: set = set()
-        #: live memory hypotheses of the object (policies with ``hypotheses > 1``)
+        #: live memory hypotheses of the object (policies with ``keeps_hypotheses``)
         self.hypotheses = HypothesisSet()
 
     @property

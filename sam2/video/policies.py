@@ -85,7 +85,7 @@ class FrameDecision:
     promote_current: bool = False
     #: ``(height, width)`` of the video (to look at candidates at video resolution)
     video_size: Optional[Tuple[int, int]] = None
-    #: (g) memory hypotheses run on this frame (policies with ``hypotheses > 1``): the
+    #: (g) memory hypotheses run on this frame (policies with ``keeps_hypotheses``): the
     #: object's live hypotheses, best first (:class:`~sam2.video.hypotheses.Hypothesis`;
     #: ``[None]`` on the first tracked frame of a propagation), and each one's candidates
     #: (``candidates`` is the first one's)
@@ -171,10 +171,11 @@ class MemoryPolicy(ABC):
     #: object-score logit above which the decoder counts the object as present (SAM 2: 0)
     presence_threshold: float = 0.0
 
-    #: memory hypotheses kept per object (SAM2Long's pathways; see
-    #: :mod:`sam2.video.hypotheses`); 1: one memory per object. With more, the step runs every
-    #: live hypothesis with its own read plan (``select_memory(..., hypothesis=node)``) and
-    #: the policy says which survive with :meth:`FrameDecision.keep`.
+    #: whether the policy keeps memory hypotheses per object (SAM2Long's pathways; see
+    #: :mod:`sam2.video.hypotheses`): the step then runs every live hypothesis with its own
+    #: read plan (``select_memory(..., hypothesis=node)``) and the policy says which survive
+    #: with :meth:`FrameDecision.keep`; ``hypotheses`` is how many it keeps
+    keeps_hypotheses: bool = False
     hypotheses: int = 1
 
     def select_memory(self, object_state: Any, frame_idx: int, reverse: bool, selection: Any,
@@ -202,7 +203,7 @@ class MemoryPolicy(ABC):
         hypotheses, bound to one of them (passed as ``select_memory(..., hypothesis=...)``)."""
         if not self.plans_reads:
             return None
-        if self.hypotheses > 1:
+        if self.keeps_hypotheses:
             return lambda *args: self.select_memory(object_state, *args, hypothesis=hypothesis)
         return lambda *args: self.select_memory(object_state, *args)
 

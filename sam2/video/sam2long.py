@@ -122,6 +122,7 @@ class Sam2LongPolicy(MemoryPolicy):
     """
 
     name = "sam2long"
+    keeps_hypotheses = True
 
     def __init__(self, num_pathway: int = 3, iou_thre: float = 0.1, uncertainty: float = 2.0,
                  modulation: Tuple[float, float] = (0.95, 1.05)) -> None:
@@ -134,8 +135,8 @@ class Sam2LongPolicy(MemoryPolicy):
         self.iou_thre = float(iou_thre)
         self.uncertainty = float(uncertainty)
         self.modulation = (low, high)
-        #: the step keeps this many memory hypotheses per object (>= 2 switches them on)
-        self.hypotheses = max(self.num_pathway, 2)
+        #: memory hypotheses (pathways) kept per object
+        self.hypotheses = self.num_pathway
 
     def describe(self) -> str:
         return (f"sam2long(P={self.num_pathway}, iou>{self.iou_thre}, "
