@@ -5,7 +5,7 @@ Runs under the forks' python only (see tests/policies/README.md), from a folder 
 ``sam2/`` subfolder::
 
     cd /tmp && env -u PYTHONPATH $FORKS_PY /path/to/tests/policies/reference_scripts/sam2long_reference.py \
-        --fork-dir /path/to/SAM2Long-checkout --out /path/to/tests/policies/golden/sam2long_square.npz
+        --fork-dir /path/to/SAM2Long-checkout --out /path/to/tests/policies/golden/sam2long_square_defaults.npz
 
 The fork's video predictor (its ``configs/sam2.1/sam2.1_hiera_t.yaml``) on the project's demo
 model (``sam2/checkpoints/sam2.1_hiera_demo.pt``, the demo config's values as hydra overrides,
