@@ -222,6 +222,8 @@ def test_demo_strip_reads_policy_records(tmp_path):
         {"frame": 3, "branch": "motion", "chosen": 2, "ious": [0.9, 0.5, 0.7], "valid": False},
         {"frame": 4, "iou": 0.85, "anchor": True, "policy": "dam4sam"},
         {"trigger_frame": 6, "promoted_frames": [5], "qualities": [0.7]},
+        {"frame": 7, "mode": "diverse", "runs": [], "survivors": [{"parent_slot": 2, "candidate": 0}]},
+        {"frame": 8, "mode": "confident", "runs": [], "survivors": [{"parent_slot": 0, "candidate": 1}]},
     ]}}
     path = tmp_path / "v.json"
     path.write_text(json.dumps(record))
@@ -229,6 +231,8 @@ def test_demo_strip_reads_policy_records(tmp_path):
     assert marks.notes[3] == ["obj1 motion pick #2", "obj1 not in memory"]
     assert marks.promoted[4] == [(1, 0.85)] and marks.promoted[5] == [(1, 0.7)]
     assert "motion pick" in _rcms_caption(marks, 3)
+    assert marks.notes[7] == ["obj1 diverse pathways", "obj1 best pathway from #2"]
+    assert 8 not in marks.notes
 
 
 @pytest.mark.slow
