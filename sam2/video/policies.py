@@ -23,6 +23,12 @@ After the hook the step encodes the chosen mask into memory (when admitted), sto
 in the bank, and evicts what the read window no longer needs except the frames the policy
 names in :meth:`MemoryPolicy.frames_to_retain`. Prompted frames never reach the hook.
 
+A policy with ``keeps_hypotheses`` (SAM2Long) keeps several memories per object
+(:mod:`sam2.video.hypotheses`): the step runs each live hypothesis with its own read plan and
+the hook sees all of them (``decision.hypotheses``, ``decision.hypothesis_candidates``);
+``decision.keep`` - (g) - says which (hypothesis, candidate) pairs survive, each stored as a
+variant of the frame. ``admit`` and ``promote_current`` do not apply to such frames.
+
 A refused frame (``admit = False``) leaves its recent-memory slot empty: the model reads the
 fixed slots of :meth:`~sam2.modeling.read_window.ReadWindow.mask_slots`. A policy that wants
 the slots filled from admitted frames only, further back (as SAMURAI selects its memory), needs
