@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from golden_run import DEMO_CKPT, file_sha256, load_golden, rel_l2, run_policy
+from golden_run import DEMO_CKPT, load_golden, rel_l2, replay_golden
 from sam2.video.sam2long import Sam2LongPolicy
 
 TOL = 1e-4
@@ -22,11 +22,8 @@ GOLDENS = ["sam2long_square_defaults", "sam2long_square_tuned"]
 
 @pytest.fixture(scope="module", params=GOLDENS)
 def case(request, tmp_path_factory):
-    golden = load_golden(request.param)
+    golden, ours = replay_golden(request.param, tmp_path_factory.mktemp(request.param), Sam2LongPolicy)
     meta = golden["meta"]
-    assert meta["weights_sha256"] == file_sha256(DEMO_CKPT), "demo checkpoint changed: regenerate the goldens"
-    policy = Sam2LongPolicy(**meta["knobs"])
-    ours = run_policy(tmp_path_factory.mktemp(request.param), meta["frames"], meta["obj_id"], policy)
     state, predictor = ours["state"], ours["predictor"]
     obj = meta["obj_id"]
     ours["final"] = {t: v for t, _, v in predictor.final_outputs(state)}

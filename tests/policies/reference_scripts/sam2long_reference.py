@@ -68,18 +68,6 @@ def adapt_token_counts(fork_sam2_dir: str, frame_tokens: int, pointer_tokens: in
     return count
 
 
-class _LookupLog(dict):
-    """A dict that remembers the keys read with ``.get`` (the fork's memory/pointer reads)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.gets = []
-
-    def get(self, key, default=None):
-        self.gets.append(key)
-        return super().get(key, default)
-
-
 def _split_reads(gets, frame_idx):
     """Spatial reads end with the first lookup of ``frame_idx - 1``; pointer reads follow."""
     if frame_idx - 1 not in gets:
@@ -126,7 +114,7 @@ def main():
 
         runs = []  # (frame, pathway run index, outputs, spatial reads, pointer reads)
         original_step = predictor.track_step
-        log = _LookupLog()
+        log = fork_env.LookupLog()
 
         def spy_step(*a, **k):
             log.gets.clear()
