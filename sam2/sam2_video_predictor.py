@@ -419,6 +419,9 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
         order = self._processing_order(state, start_frame_idx, max_frame_num_to_track, reverse)
         obj_ids = state.obj_ids
         step = -1 if reverse else 1
+        for track in state.tracks.values():  # memory hypotheses restart with each propagation
+            track.bank.hypotheses.clear()
+        state.last_propagation = list(order)
         state.propagating = True
         try:
             for frame_idx in tqdm(order, desc="propagate in video"):
@@ -427,6 +430,32 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
                 yield frame_idx, obj_ids, self._to_video_res(state, list(low_res.split(1)))
         finally:
             state.propagating = False
+
+    def revises_outputs(self, inference_state: InferenceState) -> bool:
+        """Whether the final outputs of a propagation may differ from what it yielded: the
+        memory policy keeps several hypotheses per object (SAM2Long), whose best one at the
+        end may descend from another branch than the one yielded on an earlier frame."""
+        policy = inference_state.policy
+        return policy is not None and policy.keeps_hypotheses
+
+    def final_outputs(self, inference_state: InferenceState
+                      ) -> Iterator[Tuple[int, List[int], torch.Tensor]]:
+        """``(frame_idx, obj_ids, video_res_masks [num_objects, 1, H, W])`` for every frame of
+        the last propagation, with each object's final prediction: the history of its best
+        memory hypothesis (policies with hypotheses, see :mod:`sam2.video.hypotheses`), else
+        what its memory holds (:data:`MISSING_OBJECT_LOGIT` where nothing is kept). Write
+        these instead of the yielded masks when :meth:`revises_outputs` says so."""
+        state = inference_state
+        histories = [t.bank.hypotheses.history() for t in state.tracks.values()]
+        for frame_idx in state.last_propagation:
+            rows = []
+            for track, history in zip(state.tracks.values(), histories):
+                mask = history.get(frame_idx)
+                if mask is None:
+                    out = track.bank.get(frame_idx)
+                    mask = None if out is None else out.pred_masks
+                rows.append(mask)
+            yield frame_idx, state.obj_ids, self._to_video_res(state, rows)
 
     # ------------------------------------------------------------------------------------
     # editing

@@ -2,7 +2,7 @@
 """Compare memory policies on one split: same weights, same data, same scorer.
 
     python tools/compare_policies.py --split DIR --config CFG --checkpoint CKPT \
-        [--policies sam2.1,rcms,samurai,dam4sam,rcms+samurai,rcms+dam4sam] \
+        [--policies sam2.1,rcms,samurai,dam4sam,sam2long,rcms+samurai,rcms+dam4sam] \
         [--policy_opt POLICY:KEY=VALUE ...] [--out OUT] [--bootstrap 1000] [--num_workers 1]
 
 ``DIR`` is a MOSE-style split (``JPEGImages/``, ``Annotations/``, ``meta.json``). Every policy
@@ -15,6 +15,10 @@ J&Ḟ, J&Ḟ_d, J&Ḟ_r with 95 % bootstrap confidence intervals over objects, f
 (wall clock) and per CPU-second (the speed ratio uses the latter: it does not depend on what
 else the machine runs), and peak memory, relative to plain SAM 2.1 (the first policy when
 ``sam2.1`` is not among them).
+
+SAM2Long (``sam2long``, knobs e.g. ``--policy_opt sam2long:num_pathway=3``) is scored on its
+final outputs, the best pathway's history at the end of each video; its frames per second
+include its ``num_pathway`` runs a frame. ``rcms+sam2long`` does not compose (the error says why).
 
 RCMS settings (for ``rcms`` and the ``rcms+...`` compositions) come from
 ``--num_prev_frames_to_promote`` / ``--low_quality_threshold``, by default 4 / 0.6 like the
@@ -40,7 +44,7 @@ import numpy as np  # noqa: E402
 
 log = logging.getLogger("compare_policies")
 
-DEFAULT_POLICIES = ("sam2.1", "rcms", "samurai", "dam4sam", "rcms+samurai", "rcms+dam4sam")
+DEFAULT_POLICIES = ("sam2.1", "rcms", "samurai", "dam4sam", "sam2long", "rcms+samurai", "rcms+dam4sam")
 BASELINE = "sam2.1"
 METRICS = (("J&Ḟ", "jf_dot"), ("J&Ḟ_d", "d_jf_dot"), ("J&Ḟ_r", "r_jf_dot"))
 

@@ -58,12 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_official_flags(p, rcms_default_source="the published baseline's", **BASELINE_RCMS)
     p.add_argument(
         "--memory_policy", default=None,
-        help="memory policy by name: sam2.1, rcms, samurai, dam4sam, or members joined by '+' "
+        help="memory policy by name: sam2.1, rcms, samurai, dam4sam, sam2long, or members joined by '+' "
              "(rcms+samurai, rcms+dam4sam); default: the config's memory_policy block (RCMS per the flags above)",
     )
     p.add_argument(
         "--policy_opt", action="append", default=[], metavar="KEY=VALUE",
-        help="a parameter of --memory_policy (repeatable; e.g. kf_score_weight=0.3, or samurai.kf_score_weight=0.3 "
+        help="a parameter of --memory_policy (repeatable; e.g. kf_score_weight=0.3, num_pathway=3, or samurai.kf_score_weight=0.3 "
              "for a composed policy); values are read as JSON when they parse, else as text",
     )
     p.add_argument("--num_gpus", type=int, default=None, help="GPU workers (default: all visible; 0 = CPU)")

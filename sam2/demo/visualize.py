@@ -93,8 +93,15 @@ def read_rcms_marks(record_file: Optional[Path]) -> RcmsMarks:
 
 
 def _read_policy_event(marks: RcmsMarks, obj_id: int, event: dict) -> None:
-    """One per-frame record of SAMURAI (``branch``) or DAM4SAM (``anchor``)."""
+    """One per-frame record of SAMURAI (``branch``), DAM4SAM (``anchor``) or SAM2Long
+    (``survivors``)."""
     frame = int(event["frame"])
+    if "survivors" in event:  # SAM2Long: pathways diverge, or the best one changes branch
+        if event.get("mode") == "diverse":
+            marks.notes.setdefault(frame, []).append(f"obj{obj_id} diverse pathways")
+        parent = event["survivors"][0].get("parent_slot") if event["survivors"] else None
+        if parent not in (None, 0):
+            marks.notes.setdefault(frame, []).append(f"obj{obj_id} best pathway from #{parent}")
     if event.get("anchor"):  # DAM4SAM: the frame joins the distractor-resolving memory
         marks.trigger_of.setdefault(obj_id, frame)
         marks.promoted.setdefault(frame, []).append((obj_id, float(event.get("iou", float("nan")))))

@@ -34,7 +34,8 @@ ProgressFn = Callable[[float], None]
 
 
 class VideoPredictorLike(Protocol):
-    """The part of ``SAM2VideoPredictor``'s public API this runner uses."""
+    """The part of ``SAM2VideoPredictor``'s public API this runner uses (plus, when present,
+    ``revises_outputs(state)`` / ``final_outputs(state)``: see :func:`_propagated`)."""
 
     def init_state(self, video_path: str, **kwargs: Any) -> Any: ...
 
@@ -190,6 +191,24 @@ def _add_prompts(predictor: VideoPredictorLike, state: Any, prompts: VideoPrompt
                 predictor.add_new_mask(state, frame_idx, obj_id, torch.from_numpy(mask))
 
 
+def _propagated(predictor: VideoPredictorLike, state: Any, start: int, tick: ProgressFn, share: float = 1.0):
+    """``propagate_in_video`` from ``start`` forward, yielding what to write per frame.
+
+    A predictor whose final outputs may differ from what it yielded (a memory policy with
+    several hypotheses per object, SAM2Long: the best pathway at the end of the video) is run
+    to the end first; then its final outputs (``predictor.final_outputs``) are yielded."""
+    revises = getattr(predictor, "revises_outputs", None)
+    frames = predictor.propagate_in_video(state, start_frame_idx=start, reverse=False)
+    if revises is None or not revises(state):
+        yield from frames
+        return
+    for _ in frames:
+        tick(share / 2)
+    for item in predictor.final_outputs(state):
+        yield item
+        tick(share / 2)
+
+
 def run_video(
     predictor: VideoPredictorLike,
     split: MoseSplit,
@@ -239,7 +258,8 @@ def _run_all_objects(
     for frame_idx in range(first):
         writer.empty_frame(frame_idx)
         tick(1)
-    for frame_idx, obj_ids, logits in predictor.propagate_in_video(state, start_frame_idx=first, reverse=False):
+    revises = bool(getattr(predictor, "revises_outputs", lambda _s: False)(state))
+    for frame_idx, obj_ids, logits in _propagated(predictor, state, first, tick):
         ids = [int(o) for o in obj_ids]
         _check_logits(video, frame_idx, logits, ids, prompts)
         if settings.per_obj_png_file:
@@ -249,7 +269,8 @@ def _run_all_objects(
             writer.written.add(frame_idx)
         else:
             writer.labels(frame_idx, resolve_labels(logits, ids, settings.score_thresh))
-        tick(1)
+        if not revises:
+            tick(1)
 
 
 def _run_each_object(
@@ -277,7 +298,8 @@ def _run_each_object(
                     writer.object_mask(frame_idx, obj_id, np.zeros((prompts.height, prompts.width), dtype=bool))
                 produced.add(frame_idx)
                 tick(share)
-            for frame_idx, out_ids, logits in predictor.propagate_in_video(state, start_frame_idx=start, reverse=False):
+            revises = bool(getattr(predictor, "revises_outputs", lambda _s: False)(state))
+            for frame_idx, out_ids, logits in _propagated(predictor, state, start, tick, share):
                 ids = [int(o) for o in out_ids]
                 if ids != [obj_id]:
                     raise RuntimeError(f"video {video!r}: expected outputs for object {obj_id} only, got objects {ids}")
@@ -287,7 +309,8 @@ def _run_each_object(
                 else:
                     writer.object_mask(frame_idx, obj_id, (logits[0, 0] > settings.score_thresh).cpu().numpy())
                 produced.add(frame_idx)
-                tick(share)
+                if not revises:
+                    tick(share)
             _require_frames(f"{video}' object '{obj_id}", produced, range(num_frames))
             _collect_records(state, records, only_obj=obj_id)
         for frame_idx in range(num_frames):

@@ -71,6 +71,7 @@ class MemoryAttentionLayer(nn.Module):
         query_pos: Optional[Tensor],
         pos: Optional[Tensor],
         num_k_exclude_rope: int = 0,
+        key_scale: Optional[Tensor] = None,
     ) -> Tensor:
         extra = {}
         if num_k_exclude_rope > 0:
@@ -78,9 +79,12 @@ class MemoryAttentionLayer(nn.Module):
                 raise TypeError("num_k_exclude_rope > 0 needs a RoPEAttention cross-attention")
             extra["num_k_exclude_rope"] = num_k_exclude_rope
         normed = self.norm2(tgt)
+        keys = self._maybe_add(memory, pos, self.pos_enc_at_cross_attn_keys)
+        if key_scale is not None:  # [B, M, C] keys times a factor per memory token
+            keys = keys * key_scale.to(keys.dtype).view(1, -1, 1)
         attended = self.cross_attn_image(
             q=self._maybe_add(normed, query_pos, self.pos_enc_at_cross_attn_queries),
-            k=self._maybe_add(memory, pos, self.pos_enc_at_cross_attn_keys),
+            k=keys,
             v=memory,
             **extra,
         )
@@ -97,10 +101,12 @@ class MemoryAttentionLayer(nn.Module):
         pos: Optional[Tensor] = None,
         query_pos: Optional[Tensor] = None,
         num_k_exclude_rope: int = 0,
+        key_scale: Optional[Tensor] = None,
     ) -> Tensor:
-        """Batch-first: ``tgt [B, N, C]``, ``memory [B, M, C_mem]`` (+ encodings) -> ``[B, N, C]``."""
+        """Batch-first: ``tgt [B, N, C]``, ``memory [B, M, C_mem]`` (+ encodings) -> ``[B, N, C]``;
+        ``key_scale`` ``[M]``: optional factor on each memory token's cross-attention key."""
         tgt = self._forward_sa(tgt, query_pos)
-        tgt = self._forward_ca(tgt, memory, query_pos, pos, num_k_exclude_rope)
+        tgt = self._forward_ca(tgt, memory, query_pos, pos, num_k_exclude_rope, key_scale)
         return self._forward_ff(tgt)
 
 
@@ -134,6 +140,7 @@ class MemoryAttention(nn.Module):
         curr_pos: Optional[Union[Tensor, List[Tensor]]] = None,
         memory_pos: Optional[Tensor] = None,
         num_obj_ptr_tokens: int = 0,
+        key_scale: Optional[Tensor] = None,
     ) -> Tensor:
         """Condition current tokens on memory.
 
@@ -144,6 +151,8 @@ class MemoryAttention(nn.Module):
             curr_pos: ``[HW, B, C]`` positional encoding of ``curr`` (or a one-element list).
             memory_pos: ``[M, B, C_mem]`` positional encoding of ``memory``.
             num_obj_ptr_tokens: number of trailing object-pointer tokens in ``memory``.
+            key_scale: ``[M]`` float32 factor on each memory token's cross-attention key (its
+                memory plus positional encoding), e.g. SAM2Long's modulation; ``None``: none.
 
         Returns:
             ``[HW, B, C]`` conditioned tokens, in the dtype of the layers' outputs.
@@ -168,6 +177,10 @@ class MemoryAttention(nn.Module):
         memory, memory_pos = to_layer_layout(memory), to_layer_layout(memory_pos)
         for layer in self.layers:
             extra = {"num_k_exclude_rope": num_obj_ptr_tokens} if isinstance(layer.cross_attn_image, RoPEAttention) else {}
+            if key_scale is not None:
+                if not self.batch_first:
+                    raise ValueError("MemoryAttention: key_scale needs batch-first layers")
+                extra["key_scale"] = key_scale
             x = layer(tgt=x, memory=memory, pos=memory_pos, query_pos=query_pos, **extra)
         out = self.norm(x)
         return out.transpose(0, 1) if self.batch_first else out

@@ -57,6 +57,9 @@ class MemorySelection:
     spatial: List[MemoryFrameRef]
     pointers: List[PointerRef]
     max_ptr_distance: int  # normaliser of pointer distances (max pointer count - 1)
+    #: optional factors on the cross-attention keys of each spatial memory (``[len(spatial)]``)
+    #: and of each pointer (``[len(pointers)]``), float32; ``None``: keys unscaled (SAM 2)
+    key_scales: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
 
 
 def seq_first_to_map(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
@@ -200,15 +203,35 @@ class SAM2MemoryMixin:
             raise ValueError("no memory to attend to: conditioning frames lack encoded memories and pointers")
         return torch.cat(tokens, dim=0), torch.cat(encodings, dim=0), num_ptr_tokens
 
+    def _token_key_scale(self, selection: MemorySelection, device: torch.device) -> Optional[torch.Tensor]:
+        """``[M]`` factor of each memory token's key from ``selection.key_scales`` (the tokens
+        of :meth:`_memory_tokens`: each spatial memory's ``h*w``, each pointer's
+        ``C / C_mem``), or ``None``."""
+        if selection.key_scales is None:
+            return None
+        frame_scale, ptr_scale = selection.key_scales
+        parts = []
+        for ref, scale in zip(selection.spatial, frame_scale):
+            feats = ref.output.maskmem_features
+            if feats is None or not ref.output.maskmem_pos_enc:
+                continue
+            parts.append(scale.reshape(1).expand(feats.shape[-2] * feats.shape[-1]))
+        per_ptr = max(self.hidden_dim // self.mem_dim, 1)
+        for scale in ptr_scale[:len(selection.pointers)]:
+            parts.append(scale.reshape(1).expand(per_ptr))
+        return torch.cat(parts).to(device=device, dtype=torch.float32)
+
     def _attend_memory(
         self, current_vision_feats: List[torch.Tensor],
         current_vision_pos_embeds: List[torch.Tensor], feat_size: Tuple[int, int],
         memory_tokens: torch.Tensor, memory_pos: torch.Tensor, num_obj_ptr_tokens: int,
+        key_scale: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """Memory attention on the coarsest level; returns ``[B, C, h, w]``."""
+        extra = {} if key_scale is None else {"key_scale": key_scale}
         fused = self.memory_attention(
             current_vision_feats[-1:], memory_tokens, curr_pos=current_vision_pos_embeds[-1:],
-            memory_pos=memory_pos, num_obj_ptr_tokens=num_obj_ptr_tokens,
+            memory_pos=memory_pos, num_obj_ptr_tokens=num_obj_ptr_tokens, **extra,
         )
         return seq_first_to_map(fused, feat_size)
 
@@ -233,13 +256,17 @@ class SAM2MemoryMixin:
             memory_tokens = self.no_mem_embed.expand(1, batch, self.mem_dim)
             memory_pos = self.no_mem_pos_enc.expand(1, batch, self.mem_dim)
             num_ptr_tokens = 0
+            key_scale = None
         else:
             selection = self._select_memory(frame_idx, memory, num_frames, track_in_reverse)
             memory_tokens, memory_pos, num_ptr_tokens = self._memory_tokens(
                 selection, batch, feats.device, feats.dtype,
             )
+            key_scale = self._token_key_scale(selection, feats.device)
+        extra = {} if key_scale is None else {"key_scale": key_scale}
         return self._attend_memory(
             current_vision_feats, current_vision_pos_embeds, size, memory_tokens, memory_pos, num_ptr_tokens,
+            **extra,
         )
 
     # ================================================================================

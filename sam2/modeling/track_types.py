@@ -121,6 +121,9 @@ class TrackMemory:
     #: window) -> selection`` rewrites what ``SAM2Base._select_memory`` chose (see
     #: ``sam2.video.policies.MemoryPolicy.select_memory``); ``None``: SAM 2's choice.
     selector: Optional[Callable[..., Any]] = field(default=None, repr=False, compare=False)
+    #: tracked frames stored under several memory hypotheses (``sam2.video.hypotheses``): per
+    #: frame, the outputs of its surviving hypotheses (variant 0 is ``non_cond[frame]``)
+    variants: Dict[int, List[FrameOutput]] = field(default_factory=dict)
 
     def get(self, frame_idx: int) -> Optional[FrameOutput]:
         """The output stored for ``frame_idx`` (conditioning first), or ``None``."""

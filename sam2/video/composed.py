@@ -20,6 +20,16 @@ _CLASHES = {
     frozenset({"samurai", "dam4sam"}): (
         "SAMURAI and DAM4SAM both decide which tracked frames are read as memory (motion-valid "
         "frames vs. RAM/DRM); only one can plan the memory reads"),
+    frozenset({"rcms", "sam2long"}): (
+        "SAM2Long keeps several memories per object (pathways), each with its own mask on every "
+        "tracked frame; RCMS promotes stored frames into the object's one conditioning memory, "
+        "judged by one output's quality, so a promoted frame would force one pathway's mask on "
+        "all of them (both ideas decide what the memory holds after a failure)"),
+    frozenset({"samurai", "sam2long"}): (
+        "SAMURAI and SAM2Long both choose the output among the candidates (motion score vs. "
+        "pathway score) and both plan the memory reads"),
+    frozenset({"dam4sam", "sam2long"}): (
+        "DAM4SAM and SAM2Long both plan the memory reads (RAM/DRM vs. each pathway's valid frames)"),
 }
 
 
@@ -41,12 +51,11 @@ class ComposedPolicy(MemoryPolicy):
         names = [m.name for m in members]
         if len(set(names)) != len(names):
             raise ValueError(f"memory policy {'+'.join(names)}: a policy appears twice")
-        for m in members:
-            if getattr(m, "hypotheses", 1) > 1:
-                raise ValueError(
-                    f"memory policy {'+'.join(names)}: {m.name} keeps several memory hypotheses "
-                    "per object (pathways); it does not compose with other policies")
         why = _why_not(names)
+        for m in members:
+            if not why and getattr(m, "keeps_hypotheses", False):
+                why = (f"{m.name} keeps several memory hypotheses per object (pathways); the other "
+                       "members' decisions would apply to one hypothesis only")
         planners = [m.name for m in members if m.plans_reads]
         if not why and len(planners) > 1:
             why = f"{' and '.join(planners)} all plan the memory reads; only one can"

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from sam2.modeling.track_types import FrameOutput, MaskCandidates, PointInputs, TrackMemory
 from sam2.utils.constants import MISSING_OBJECT_LOGIT
 from sam2.utils.misc import fill_holes_in_mask_scores
+from sam2.video.hypotheses import Hypothesis
 from sam2.video.policies import FrameDecision
 from sam2.video.rcms import mask_quality
 from sam2.video.state import FrameFeatures, InferenceState, ObjectTrack
@@ -112,11 +113,13 @@ class FrameStepMixin:
         point_inputs: Optional[PointInputs] = None,
         mask_inputs: Optional[torch.Tensor] = None,
         prev_sam_mask_logits: Optional[torch.Tensor] = None,
+        hypothesis: Optional[Hypothesis] = None,
     ) -> Inferred:
         """Run the model for ``B`` objects on one frame, without encoding memory.
 
         Several objects must read memory from the same frames (see
-        :meth:`MemoryBank.read_layout`); prompts run one object.
+        :meth:`MemoryBank.read_layout`); prompts run one object. ``hypothesis``: the memory
+        hypothesis whose read plan one object uses (policies with ``keeps_hypotheses``).
         """
         feats = self._frame_features(state, frame_idx)
         batch = len(tracks)
@@ -125,7 +128,12 @@ class FrameStepMixin:
         self.presence_logit_threshold = float(getattr(policy, "presence_threshold", 0.0))
         if batch == 1:
             memory = tracks[0].bank.memory
-            memory.selector = None if policy is None else policy.memory_selector(tracks[0].policy_state)
+            if policy is None:
+                memory.selector = None
+            elif policy.keeps_hypotheses:
+                memory.selector = policy.memory_selector(tracks[0].policy_state, hypothesis=hypothesis)
+            else:
+                memory.selector = policy.memory_selector(tracks[0].policy_state)
             vision, pos = feats.vision_feats, feats.vision_pos_embeds
         else:
             memory = _stack_memories([t.bank for t in tracks], frame_idx, reverse, state.device)
@@ -246,6 +254,8 @@ class FrameStepMixin:
             per object, its ``[1, 1, h, w]`` low-res logits on the compute device.
         """
         policy = state.policy
+        if policy.keeps_hypotheses:  # read plans: one object at a time
+            return [self._track_hypotheses(state, track, frame_idx, reverse) for track in tracks]
         inferred = self._infer(state, tracks, frame_idx, reverse)
         candidates = inferred.out.candidates
         decisions: List[FrameDecision] = []
@@ -301,6 +311,77 @@ class FrameStepMixin:
             else:
                 results.append(stored.pred_masks.to(state.device, non_blocking=True))
         return results
+
+    def _track_hypotheses(self, state: InferenceState, track: ObjectTrack, frame_idx: int,
+                          reverse: bool) -> torch.Tensor:
+        """Track one object under each of its live memory hypotheses (see
+        :mod:`sam2.video.hypotheses`): run every distinct memory once, show all candidates to
+        the policy hook, encode and store each surviving (hypothesis, candidate) as a variant
+        of the frame, and make the survivors the live hypotheses.
+
+        Returns:
+            ``[1, 1, h, w]`` low-res logits of the first survivor (compute device).
+        """
+        policy, hset = state.policy, track.bank.hypotheses
+        heads: List[Optional[Hypothesis]] = list(hset.live) if hset.live else [None]
+        runs: dict = {}
+        for head in heads:
+            key = None if head is None else head.key
+            if key not in runs:
+                runs[key] = self._infer(state, [track], frame_idx, reverse, hypothesis=head)
+        inferred = [runs[None if h is None else h.key] for h in heads]
+        cands = [inf.out.candidates for inf in inferred]
+        first = self._stored_row(state, inferred[0], 0)
+        decision = FrameDecision(
+            frame_idx=frame_idx, reverse=reverse, candidates=cands[0], bank=track.bank,
+            video_size=(state.video_height, state.video_width), hypotheses=heads,
+            hypothesis_candidates=cands, _output=first,
+            _build=partial(self._candidate_output, state, cands[0], first.obj_ptr),
+        )
+        # ---- the memory policy hook ----
+        policy.on_frame(track.policy_state, decision)
+        survivors = decision.survivors
+        if survivors is None:  # the policy kept one hypothesis: the frame's chosen candidate
+            j = decision.chosen if decision.chosen is not None else int(cands[0].chosen.reshape(-1)[0])
+            survivors = [(0, j, {})]
+        feats = self._frame_features(state, frame_idx)
+        nodes: dict = {}  # (h, j) -> new hypothesis
+        variants: List[FrameOutput] = []
+        encoded: dict = {}  # (memory key, j) -> stored output: equal memories stay shared
+        for h, j, data in survivors:
+            if (h, j) in nodes:
+                continue
+            head = heads[h]
+            content = (None if head is None else head.key, j)
+            out = encoded.get(content)
+            if out is None:
+                default_ptr = self._stored_row(state, inferred[h], 0).obj_ptr
+                out = self._candidate_output(state, cands[h], default_ptr, j)
+                if self.num_maskmem > 0:  # one survivor at a time (no cross-object constraint)
+                    mem, pos = self._encode_new_memory(
+                        current_vision_feats=inferred[h].vision_feats, feat_sizes=feats.feat_sizes,
+                        pred_masks_high_res=out.pred_masks_high_res,
+                        object_score_logits=out.object_score_logits, is_mask_from_pts=False,
+                    )
+                    out.maskmem_features = self._store_memory(state, mem)
+                    out.maskmem_pos_enc = self._shared_pos_enc(state, pos)
+                out.pred_masks_high_res = None
+                encoded[content] = out
+            nodes[(h, j)] = Hypothesis(
+                frame_idx=frame_idx, slot=len(variants), parent=head,
+                mask=out.pred_masks.to("cpu"), data=data, key=hset.new_key(),
+            )
+            variants.append(out)
+        # hypotheses with equal memories (same parent memory, same candidate) share one key
+        keys: dict = {}
+        for (h, j), node in nodes.items():
+            content = (None if heads[h] is None else heads[h].key, j)
+            node.key = keys.setdefault(content, node.key)
+        hset.live = [nodes[(h, j)] for h, j, _ in survivors]
+        hset.reverse = reverse
+        track.bank.put(frame_idx, variants[0], is_cond=False, variants=variants)
+        track.bank.evict(frame_idx, reverse, keep=policy.frames_to_retain(track.policy_state, track.bank))
+        return variants[0].pred_masks.to(state.device, non_blocking=True)
 
     def _encode_prompt_memory(self, state: InferenceState, frame_idx: int, out: FrameOutput) -> None:
         """Encode the memory of a prompted frame from its stored low-res logits."""

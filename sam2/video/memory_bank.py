@@ -35,6 +35,7 @@ import torch
 
 from sam2.modeling.read_window import ReadWindow
 from sam2.modeling.track_types import FrameOutput, TrackMemory
+from sam2.video.hypotheses import HypothesisSet
 
 __all__ = ["MemoryBank", "ReadWindow", "EVICTION_MODES"]
 
@@ -81,6 +82,8 @@ class MemoryBank:
         #: conditioning frames whose neighbours need not be kept for a later propagation
         #: (promoted with ``protect_neighbours=False``, e.g. DAM4SAM anchors)
         self.unanchored: set = set()
+        #: live memory hypotheses of the object (policies with ``keeps_hypotheses``)
+        self.hypotheses = HypothesisSet()
 
     @property
     def evict_enabled(self) -> bool:
@@ -102,9 +105,18 @@ class MemoryBank:
         return frame_idx in self.memory.cond or frame_idx in self.memory.non_cond
 
     # -- updates --------------------------------------------------------------------
-    def put(self, frame_idx: int, out: FrameOutput, is_cond: bool) -> None:
-        """Store ``out`` as frame ``frame_idx``'s conditioning or tracked output."""
+    def put(self, frame_idx: int, out: FrameOutput, is_cond: bool,
+            variants: Optional[List[FrameOutput]] = None) -> None:
+        """Store ``out`` as frame ``frame_idx``'s conditioning or tracked output.
+
+        ``variants``: the outputs of every memory hypothesis kept on this tracked frame
+        (``variants[0]`` is ``out``; see :mod:`sam2.video.hypotheses`)."""
         self.offloaded.discard(frame_idx)
+        self.memory.variants.pop(frame_idx, None)
+        if variants is not None and not is_cond:
+            if not variants or variants[0] is not out:
+                raise ValueError(f"frame {frame_idx}: variant 0 must be the stored output")
+            self.memory.variants[frame_idx] = list(variants)
         if is_cond:
             self.memory.cond[frame_idx] = out
             self.unanchored.discard(frame_idx)
@@ -119,6 +131,7 @@ class MemoryBank:
         ``protect_neighbours=False``: eviction does not keep the tracked frames around it for
         a later propagation starting there (its policy promotes many frames over a video)."""
         self.offloaded.discard(frame_idx)
+        self.memory.variants.pop(frame_idx, None)
         out = self.memory.non_cond.pop(frame_idx)
         self.memory.cond[frame_idx] = out
         if not protect_neighbours:
@@ -142,7 +155,9 @@ class MemoryBank:
         self.offloaded.clear()
         self.memory.cond.clear()
         self.memory.non_cond.clear()
+        self.memory.variants.clear()
         self.unanchored.clear()
+        self.hypotheses.clear()
 
     def clear_non_cond_around(self, frame_idx: int) -> None:
         """Drop tracked outputs within the window's :attr:`~ReadWindow.clear_radius` of
@@ -150,6 +165,7 @@ class MemoryBank:
         radius = self.window.clear_radius
         for t in range(frame_idx - radius, frame_idx + radius + 1):
             self.memory.non_cond.pop(t, None)
+            self.memory.variants.pop(t, None)
 
     def is_cond(self, frame_idx: int) -> bool:
         return frame_idx in self.memory.cond
@@ -192,10 +208,21 @@ class MemoryBank:
             and self.window.evictable(t, frame_idx, reverse, cond_frames)
         ]
         for t in evicted:
+            variants = self.memory.variants.get(t)
             if self.mode == "drop":
                 del self.memory.non_cond[t]
-            else:
+                self.memory.variants.pop(t, None)
+            elif variants is None:
                 self.memory.non_cond[t] = _to_host(self.memory.non_cond[t])
+                self.offloaded.add(t)
+            else:
+                hosted: Dict[int, FrameOutput] = {}  # a variant shared by hypotheses stays shared
+                for v in variants:
+                    if id(v) not in hosted:
+                        hosted[id(v)] = _to_host(v)
+                variants = [hosted[id(v)] for v in variants]
+                self.memory.variants[t] = variants
+                self.memory.non_cond[t] = variants[0]
                 self.offloaded.add(t)
         self.num_evicted += len(evicted)
         return evicted

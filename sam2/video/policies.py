@@ -23,6 +23,12 @@ After the hook the step encodes the chosen mask into memory (when admitted), sto
 in the bank, and evicts what the read window no longer needs except the frames the policy
 names in :meth:`MemoryPolicy.frames_to_retain`. Prompted frames never reach the hook.
 
+A policy with ``keeps_hypotheses`` (SAM2Long) keeps several memories per object
+(:mod:`sam2.video.hypotheses`): the step runs each live hypothesis with its own read plan and
+the hook sees all of them (``decision.hypotheses``, ``decision.hypothesis_candidates``);
+``decision.keep`` - (g) - says which (hypothesis, candidate) pairs survive, each stored as a
+variant of the frame. ``admit`` and ``promote_current`` do not apply to such frames.
+
 A refused frame (``admit = False``) leaves its recent-memory slot empty: the model reads the
 fixed slots of :meth:`~sam2.modeling.read_window.ReadWindow.mask_slots`. A policy that wants
 the slots filled from admitted frames only, further back (as SAMURAI selects its memory), needs
@@ -41,8 +47,9 @@ Policies by name
 ``memory_policy: {name, params}`` block and ``build_sam2_video_predictor(memory_policy=...)``
 go through it. Registered here: ``"sam2.1"`` (:class:`PlainSAM2Policy`, the default),
 ``"rcms"`` (:class:`sam2.video.rcms.RCMSPolicy`), ``"samurai"``
-(:class:`sam2.video.samurai.SamuraiPolicy`) and ``"dam4sam"``
-(:class:`sam2.video.dam4sam.Dam4SamPolicy`); names joined by ``+`` compose
+(:class:`sam2.video.samurai.SamuraiPolicy`), ``"dam4sam"``
+(:class:`sam2.video.dam4sam.Dam4SamPolicy`) and ``"sam2long"``
+(:class:`sam2.video.sam2long.Sam2LongPolicy`); names joined by ``+`` compose
 (:class:`sam2.video.composed.ComposedPolicy`). Add one with :func:`register_policy`.
 """
 from __future__ import annotations
@@ -50,7 +57,7 @@ from __future__ import annotations
 import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from sam2.modeling.track_types import FrameOutput, MaskCandidates
 from sam2.video.memory_bank import MemoryBank
@@ -84,9 +91,16 @@ class FrameDecision:
     promote_current: bool = False
     #: ``(height, width)`` of the video (to look at candidates at video resolution)
     video_size: Optional[Tuple[int, int]] = None
+    #: (g) memory hypotheses run on this frame (policies with ``keeps_hypotheses``): the
+    #: object's live hypotheses, best first (:class:`~sam2.video.hypotheses.Hypothesis`;
+    #: ``[None]`` on the first tracked frame of a propagation), and each one's candidates
+    #: (``candidates`` is the first one's)
+    hypotheses: Optional[List[Any]] = None
+    hypothesis_candidates: Optional[List[MaskCandidates]] = None
     _output: FrameOutput = field(repr=False, default=None)
     _build: Optional[Callable[[int], FrameOutput]] = field(repr=False, default=None)
     _choice: Optional[int] = field(repr=False, default=None)
+    _survivors: Optional[List[Tuple[int, int, Dict[str, Any]]]] = field(repr=False, default=None)
 
     @property
     def output(self) -> FrameOutput:
@@ -107,6 +121,34 @@ class FrameDecision:
             raise IndexError(f"frame {self.frame_idx}: candidate {index} of {m}")
         self._choice = int(index)
         self._output = self._build(int(index))
+
+    @property
+    def survivors(self) -> Optional[List[Tuple[int, int, Dict[str, Any]]]]:
+        """What :meth:`keep` set, or ``None``."""
+        return self._survivors
+
+    def keep(self, survivors: Sequence[Tuple[int, int, Mapping[str, Any]]]) -> None:
+        """(g) The hypotheses that live on after this frame, best first.
+
+        Each survivor is ``(h, j, data)``: candidate ``j`` of hypothesis ``h`` (an index into
+        :attr:`hypotheses`), and the policy's values for the new hypothesis. Every distinct
+        ``(h, j)`` is memory-encoded and stored as one variant of the frame (in order: the
+        first survivor is the frame's output); repeating a pair makes several live
+        hypotheses share one memory (run once).
+        """
+        if self.hypothesis_candidates is None:
+            raise RuntimeError(f"frame {self.frame_idx}: keep() needs a policy with memory hypotheses")
+        if not survivors:
+            raise ValueError(f"frame {self.frame_idx}: at least one hypothesis must survive")
+        out = []
+        for h, j, data in survivors:
+            if not 0 <= int(h) < len(self.hypothesis_candidates):
+                raise IndexError(f"frame {self.frame_idx}: hypothesis {h} of {len(self.hypothesis_candidates)}")
+            m = self.hypothesis_candidates[int(h)].num_candidates
+            if not 0 <= int(j) < m:
+                raise IndexError(f"frame {self.frame_idx}: candidate {j} of {m}")
+            out.append((int(h), int(j), dict(data)))
+        self._survivors = out
 
 
 class MemoryPolicy(ABC):
@@ -135,6 +177,13 @@ class MemoryPolicy(ABC):
     #: object-score logit above which the decoder counts the object as present (SAM 2: 0)
     presence_threshold: float = 0.0
 
+    #: whether the policy keeps memory hypotheses per object (SAM2Long's pathways; see
+    #: :mod:`sam2.video.hypotheses`): the step then runs every live hypothesis with its own
+    #: read plan (``select_memory(..., hypothesis=node)``) and the policy says which survive
+    #: with :meth:`FrameDecision.keep`; ``hypotheses`` is how many it keeps
+    keeps_hypotheses: bool = False
+    hypotheses: int = 1
+
     def select_memory(self, object_state: Any, frame_idx: int, reverse: bool, selection: Any,
                       memory: Any, window: Any) -> Any:
         """(f) The read plan: which stored frames ``frame_idx`` attends to.
@@ -155,10 +204,13 @@ class MemoryPolicy(ABC):
         """Whether the policy rewrites memory reads (overrides :meth:`select_memory`)."""
         return type(self).select_memory is not MemoryPolicy.select_memory
 
-    def memory_selector(self, object_state: Any) -> Optional[Callable[..., Any]]:
-        """The read plan of one object, bound to its state (``None`` without one)."""
+    def memory_selector(self, object_state: Any, hypothesis: Any = None) -> Optional[Callable[..., Any]]:
+        """The read plan of one object, bound to its state (``None`` without one); with memory
+        hypotheses, bound to one of them (passed as ``select_memory(..., hypothesis=...)``)."""
         if not self.plans_reads:
             return None
+        if self.keeps_hypotheses:
+            return lambda *args: self.select_memory(object_state, *args, hypothesis=hypothesis)
         return lambda *args: self.select_memory(object_state, *args)
 
     def records(self, object_state: Any) -> List[dict]:
@@ -195,6 +247,7 @@ _REGISTRY: Dict[str, Union[str, Callable[..., MemoryPolicy]]] = {
     "rcms": "sam2.video.rcms:RCMSPolicy",
     "samurai": "sam2.video.samurai:SamuraiPolicy",
     "dam4sam": "sam2.video.dam4sam:Dam4SamPolicy",
+    "sam2long": "sam2.video.sam2long:Sam2LongPolicy",
 }
 
 #: what ``memory_policy=`` accepts: a name, ``{"name": ..., "params": {...}}``, or a policy

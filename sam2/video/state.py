@@ -150,6 +150,8 @@ class InferenceState:
     maskmem_pos_enc: Optional[List[torch.Tensor]] = None
     #: set while a ``propagate_in_video`` generator is running
     propagating: bool = False
+    #: frames of the last ``propagate_in_video`` call, in processing order
+    last_propagation: List[int] = field(default_factory=list)
 
     # -- object bookkeeping -------------------------------------------------------------
     @property
@@ -189,6 +191,11 @@ class InferenceState:
         if self.policy is None:
             return {obj_id: [] for obj_id in self.tracks}
         return {obj_id: self.policy.records(t.policy_state) for obj_id, t in self.tracks.items()}
+
+    def best_hypothesis_masks(self) -> Dict[int, Dict[int, torch.Tensor]]:
+        """Per object id, per frame, the ``[1, 1, h, w]`` low-res logits (host) of its best
+        memory hypothesis's history (SAM2Long's best pathway; empty without hypotheses)."""
+        return {obj_id: t.bank.hypotheses.history() for obj_id, t in self.tracks.items()}
 
     def rcms_records(self) -> Dict[int, List[dict]]:
         """Older name of :meth:`policy_records` (read by the inference tool's

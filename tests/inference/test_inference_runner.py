@@ -227,3 +227,32 @@ def test_cli_flags_map_to_options(monkeypatch):
     defaults = tool.options_from_args(tool.build_parser().parse_args(
         ["--output_mask_dir", "O", "--base_video_dir", "J", "--input_mask_dir", "A"]))
     assert defaults.num_prev_frames_to_promote == 4 and defaults.num_gpus is None and defaults.num_workers == 1
+
+
+class _RevisingPredictor(FakeVideoPredictor):
+    """Yields the fake's masks while propagating, then final outputs shifted one more pixel
+    (like SAM2Long, whose best pathway at the end may differ from what each frame yielded)."""
+
+    def revises_outputs(self, state) -> bool:
+        return True
+
+    def propagate_in_video(self, state, start_frame_idx=None, max_frame_num_to_track=None, reverse=False):
+        self.last = list(super().propagate_in_video(state, start_frame_idx, max_frame_num_to_track, reverse))
+        yield from self.last
+
+    def final_outputs(self, state):
+        state.calls.append("final")
+        for t, ids, out in self.last:
+            yield t, ids, out.roll(1, dims=-1)
+
+
+@pytest.mark.parametrize("later", [False, True])
+def test_runner_writes_final_outputs_of_a_revising_predictor(split_root, tmp_path, later):
+    out = tmp_path / "out"
+    out.mkdir()
+    predictor = _RevisingPredictor()
+    run_video(predictor, _split(split_root), "a", out, RunnerSettings(track_object_appearing_later_in_video=later))
+    ids = read_index_png(out / "00004.png")[0]
+    first_gt = read_index_png(split_root / "Annotations" / "a" / "00000.png")[0]
+    np.testing.assert_array_equal(ids == 1, np.roll(first_gt == 1, 5, axis=1))  # 4 + 1: the final output
+    assert "final" in predictor.states[0].calls

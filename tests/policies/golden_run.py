@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -83,3 +82,13 @@ def run_policy(work: Path, frames: int, obj_id: int, policy, config: str = DEMO_
     result.update(records=state.policy_records()[obj_id], state=state, predictor=predictor,
                   masks=masks)
     return result
+
+
+def replay_golden(name: str, work: Path, policy_cls) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """Load golden ``name``, check it was made on today's demo checkpoint, and replay its
+    scenario through ``policy_cls(**knobs)``; returns ``(golden, run_policy(...) output)``."""
+    golden = load_golden(name)
+    meta = golden["meta"]
+    assert meta["weights_sha256"] == file_sha256(DEMO_CKPT), "demo checkpoint changed: regenerate the goldens"
+    ours = run_policy(work, meta["frames"], meta.get("obj_id", 1), policy_cls(**meta["knobs"]))
+    return golden, ours

@@ -1,4 +1,4 @@
-"""The pieces of the SAMURAI / DAM4SAM policies, composition and the command lines (fast)."""
+"""The pieces of the SAMURAI / DAM4SAM / SAM2Long policies, composition and the command lines (fast)."""
 from __future__ import annotations
 
 import sys
@@ -13,6 +13,7 @@ from sam2.video.composed import ComposedPolicy
 from sam2.video.dam4sam import Dam4SamCore, largest_component, mask_bounds, rectangle_overlap
 from sam2.video.policies import resolve_policy
 from sam2.video.rcms import RCMSPolicy
+from sam2.video.sam2long import Sam2LongPolicy, _Pair, rank_scales, select_pathways
 from sam2.video.samurai import (BoxKalmanFilter, SamuraiPolicy, box_to_measurement, candidate_boxes,
                                 motion_iou, state_to_box)
 
@@ -90,6 +91,32 @@ def test_drm_and_ram_selection():
     assert ram == [25, 20, 15]  # 27, 26 absent: slot 0 steps back to 25
 
 
+# -- SAM2Long pieces ---------------------------------------------------------------------------
+def test_sam2long_pathway_selection():
+    # pathway 0 is better on every candidate; confident: the 3 best pairs, ties in input order
+    pairs = [_Pair(0, 0, -0.1, 0.9), _Pair(0, 1, -1.0, 0.9), _Pair(0, 2, -3.0, 0.2),
+             _Pair(1, 0, -0.1, 0.9), _Pair(1, 1, -2.0, 0.5), _Pair(1, 2, -4.0, 0.3)]
+    assert [(e.h, e.j) for e in select_pathways(pairs, 3, 2, confident=True)] == [(0, 0), (1, 0), (0, 1)]
+    # uncertain: a rounded signed IoU already taken is skipped (0.9 twice), then 0.5, 0.2
+    assert [(e.h, e.j) for e in select_pathways(pairs, 3, 2, confident=False)] == [(0, 0), (1, 1), (0, 2)]
+    # all candidates agree: one pair per value, then the best pair of each missing pathway
+    same = [_Pair(h, j, -float(h + j), 0.5) for h in range(3) for j in range(3)]
+    assert [(e.h, e.j) for e in select_pathways(same, 3, 3, confident=False)] == [(0, 0), (1, 0), (2, 0)]
+    # the sign of the object score separates present from absent masks of equal IoU
+    signed = [_Pair(0, 0, -0.1, 0.5), _Pair(1, 0, -0.2, -0.5), _Pair(0, 1, -0.3, 0.5)]
+    assert [(e.h, e.j) for e in select_pathways(signed, 2, 2, confident=False)] == [(0, 0), (1, 0)]
+
+
+def test_sam2long_rank_scales():
+    # lowest object score -> 0.95, highest -> 1.05, linear by rank; prompts count 10
+    np.testing.assert_allclose(rank_scales([10.0, -3.0, 2.0]).numpy(), [1.05, 0.95, 1.0], atol=1e-7)
+    # a list of prompt scores only is ranked in bfloat16 by the fork: 0.95 -> 0.94921875
+    assert rank_scales([10.0], prompts_only=True).tolist() == [0.94921875]
+    assert rank_scales([10.0]).tolist() == [pytest.approx(0.95)]
+    with pytest.raises(ValueError, match="num_pathway"):
+        Sam2LongPolicy(num_pathway=0)
+
+
 # -- composition and settings -------------------------------------------------------------------
 def test_compose_independent_policies():
     policy = resolve_policy({"name": "rcms+samurai", "params": {"samurai.kf_score_weight": 0.4,
@@ -105,6 +132,14 @@ def test_compose_independent_policies():
 def test_compose_errors_say_why():
     with pytest.raises(ValueError, match="SAMURAI and DAM4SAM both decide"):
         resolve_policy("samurai+dam4sam", RCMS)
+    with pytest.raises(ValueError, match="cannot be composed: SAM2Long keeps several memories"):
+        resolve_policy("rcms+sam2long", RCMS)
+    with pytest.raises(ValueError, match="SAMURAI and SAM2Long both choose"):
+        resolve_policy("sam2long+samurai", RCMS)
+    with pytest.raises(ValueError, match="DAM4SAM and SAM2Long"):
+        resolve_policy("dam4sam+sam2long", RCMS)
+    # RCMS switched off (N = 0) is plain SAM 2.1, which composes with anything
+    assert resolve_policy("rcms+sam2long", dict(RCMS, num_prev_frames_to_promote=0)).name == "sam2long"
     with pytest.raises(ValueError, match="accepted by no member"):
         resolve_policy({"name": "rcms+samurai", "params": {"nonsense": 1}}, RCMS)
     with pytest.raises(ValueError, match="unknown memory policy 'kalman'"):
@@ -128,7 +163,11 @@ def test_inference_tool_flags(tmp_path):
     args = tool.build_parser().parse_args(base + ["--memory_policy", "samurai", "--policy_opt", "kf_score_weight=0.3"])
     options = tool.options_from_args(args)
     assert options.memory_policy == "samurai" and dict(options.policy_opts) == {"kf_score_weight": 0.3}
+    args = tool.build_parser().parse_args(base + ["--memory_policy", "sam2long", "--policy_opt", "num_pathway=2"])
+    assert dict(tool.options_from_args(args).policy_opts) == {"num_pathway": 2}
+    assert resolve_policy({"name": "sam2long", "params": {"num_pathway": 2}}, RCMS).hypotheses == 2
     for bad in (["--policy_opt", "a=1"], ["--memory_policy", "samurai+dam4sam"],
+                ["--memory_policy", "rcms+sam2long"], ["--memory_policy", "sam2long", "--policy_opt", "num_pathway=0"],
                 ["--memory_policy", "samurai", "--policy_opt", "novalue"]):
         with pytest.raises(SystemExit):
             tool._check_paths(tool.build_parser(), tool.build_parser().parse_args(base + bad))
@@ -183,6 +222,8 @@ def test_demo_strip_reads_policy_records(tmp_path):
         {"frame": 3, "branch": "motion", "chosen": 2, "ious": [0.9, 0.5, 0.7], "valid": False},
         {"frame": 4, "iou": 0.85, "anchor": True, "policy": "dam4sam"},
         {"trigger_frame": 6, "promoted_frames": [5], "qualities": [0.7]},
+        {"frame": 7, "mode": "diverse", "runs": [], "survivors": [{"parent_slot": 2, "candidate": 0}]},
+        {"frame": 8, "mode": "confident", "runs": [], "survivors": [{"parent_slot": 0, "candidate": 1}]},
     ]}}
     path = tmp_path / "v.json"
     path.write_text(json.dumps(record))
@@ -190,6 +231,8 @@ def test_demo_strip_reads_policy_records(tmp_path):
     assert marks.notes[3] == ["obj1 motion pick #2", "obj1 not in memory"]
     assert marks.promoted[4] == [(1, 0.85)] and marks.promoted[5] == [(1, 0.7)]
     assert "motion pick" in _rcms_caption(marks, 3)
+    assert marks.notes[7] == ["obj1 diverse pathways", "obj1 best pathway from #2"]
+    assert 8 not in marks.notes
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from golden_run import DEMO_CKPT, file_sha256, load_golden, rel_l2, run_policy
+from golden_run import load_golden, rel_l2, replay_golden
 from sam2.video.samurai import SamuraiPolicy
 
 TOL = 1e-4
@@ -19,11 +19,7 @@ GOLDENS = ["samurai_disk_defaults", "samurai_square_tuned"]
 
 @pytest.fixture(scope="module", params=GOLDENS)
 def case(request, tmp_path_factory):
-    golden = load_golden(request.param)
-    meta = golden["meta"]
-    assert meta["weights_sha256"] == file_sha256(DEMO_CKPT), "demo checkpoint changed: regenerate the goldens"
-    policy = SamuraiPolicy(**meta["knobs"])
-    ours = run_policy(tmp_path_factory.mktemp(request.param), meta["frames"], meta.get("obj_id", 1), policy)
+    golden, ours = replay_golden(request.param, tmp_path_factory.mktemp(request.param), SamuraiPolicy)
     return request.param, golden, ours
 
 

@@ -172,3 +172,19 @@ def save_npz(path: str, arrays: Dict[str, np.ndarray]) -> None:
     tmp = path + f".tmp{os.getpid()}.npz"
     np.savez_compressed(tmp, **arrays)
     os.replace(tmp, path)
+
+
+class LookupLog(dict):
+    """A dict that records every key looked up with ``.get``, in order.
+
+    The reference scripts put it in place of the fork's per-frame output dicts to see which
+    stored frames the fork reads as memory and as object pointers.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gets = []
+
+    def get(self, key, default=None):
+        self.gets.append(key)
+        return super().get(key, default)

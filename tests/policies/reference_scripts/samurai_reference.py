@@ -40,18 +40,6 @@ import torch  # noqa: E402
 SCENARIO = {"model": "demo", "frames": 30, "obj_id": 1}
 
 
-class _LookupLog(dict):
-    """A dict that remembers the keys read with ``.get`` (memory and pointer lookups)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.gets = []
-
-    def get(self, key, default=None):
-        self.gets.append(key)
-        return super().get(key, default)
-
-
 def _memory_frames(gets, frame_idx):
     """Memory frames = the lookups up to the first one of ``frame_idx - 1`` (see docstring)."""
     out = []
@@ -98,7 +86,7 @@ def main():
 
         predictor._forward_sam_heads = spy_heads
         state = predictor.init_state(jpegs)
-        log = _LookupLog()
+        log = fork_env.LookupLog()
         state["output_dict"]["non_cond_frame_outputs"] = log
         obj_id = args.obj_id
         predictor.add_new_mask(state, 0, obj_id, masks[f"obj{obj_id}"][0])
