@@ -307,6 +307,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
     if not policies:
         parser.error("--policies: no policy named")
+    repeated = sorted({p for p in policies if policies.count(p) > 1})
+    if repeated:  # each policy's run is keyed by its name (rows, output folders)
+        parser.error(f"--policies: {', '.join(repeated)} named more than once")
     try:
         opts = parse_policy_opts(args.policy_opt, policies)
     except ValueError as err:

@@ -263,3 +263,23 @@ def test_compare_tool_end_to_end(tmp_path):
     bad = subprocess.run(cmd[:-7] + ["--policies", "samurai+dam4sam", "--out", str(out), "--no_chart"],
                          capture_output=True, text=True, cwd=str(tmp_path), env=env)
     assert bad.returncode == 2 and "both decide" in bad.stderr
+
+
+def test_compare_tool_refuses_a_policy_named_twice(tmp_path):
+    """Runs are keyed by policy name, so a repeated name is refused before any model is built."""
+    import subprocess
+    from pathlib import Path
+
+    from sam2.data import SyntheticConfig, write_synthetic_split
+
+    root = Path(__file__).resolve().parents[2]
+    split = write_synthetic_split(tmp_path / "split", SyntheticConfig(num_videos=1, num_frames=3, height=48,
+                                                                      width=64, seed=3), progress=False)
+    cmd = [sys.executable, str(root / "tools" / "compare_policies.py"), "--split", str(split),
+           "--config", "configs/sam2.1/sam2.1_hiera_demo.yaml",
+           "--checkpoint", str(root / "sam2" / "checkpoints" / "sam2.1_hiera_demo.pt"),
+           "--policies", "sam2.1,samurai,sam2.1", "--out", str(tmp_path / "out"), "--no_chart"]
+    env = dict(__import__("os").environ, PYTHONPATH=str(root))
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=str(tmp_path), env=env)
+    assert proc.returncode == 2 and "sam2.1 named more than once" in proc.stderr
+    assert not (tmp_path / "out" / "table.md").exists()
