@@ -42,6 +42,8 @@ from typing import Dict, List, Optional, Sequence, Tuple  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from sam2.utils.atomic_files import atomic_output  # noqa: E402
+
 log = logging.getLogger("compare_policies")
 
 DEFAULT_POLICIES = ("sam2.1", "rcms", "samurai", "dam4sam", "sam2long", "rcms+samurai", "rcms+dam4sam")
@@ -243,16 +245,14 @@ def write_chart(runs: Sequence[PolicyRun], path: Path) -> None:
     ax.set_ylabel("score (95% bootstrap CI)")
     ax.legend()
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
 
 
 def parse_policy_opts(items: Sequence[str], policies: Sequence[str]) -> Dict[str, dict]:

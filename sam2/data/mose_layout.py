@@ -35,7 +35,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -46,6 +45,7 @@ from PIL import Image, UnidentifiedImageError
 from sam2.data.errors import DataFormatError
 from sam2.data.frame_files import FRAME_EXTENSIONS, frame_index_of, list_frame_files, list_video_frames
 from sam2.data.palette import flat_to_palette, palette_to_flat, voc_palette
+from sam2.utils.atomic_files import atomic_output
 
 __all__ = [
     "DataFormatError",
@@ -74,17 +74,8 @@ ANNOTATION_EXTENSIONS: tuple[str, ...] = (".png",)
 # ----------------------------------------------------------------------------------------------
 def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> None:
     """Write ``payload`` to ``path`` through a temp file in the same folder and ``os.replace``."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.replace(tmp_name, target)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(payload)
 
 
 # ----------------------------------------------------------------------------------------------

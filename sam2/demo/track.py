@@ -14,8 +14,6 @@ frames done and an overlay of those frames.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
@@ -24,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from sam2.demo.assets import DEMO_CONFIG, require_demo_checkpoint
+from sam2.utils.atomic_files import atomic_output
 
 logger = logging.getLogger(__name__)
 
@@ -170,10 +169,7 @@ def _overlay_picture(rgb: np.ndarray, mask: np.ndarray, max_side: int) -> Image.
 
 def _write_overlay(pictures: Sequence[Image.Image], path: Path, fps: float) -> None:
     """Write ``pictures`` as an animated GIF or an MP4 at ``path``, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         if path.suffix == ".gif":
             pictures[0].save(tmp, save_all=True, append_images=list(pictures[1:]), duration=int(round(1000 / fps)), loop=0)
         else:
@@ -189,11 +185,6 @@ def _write_overlay(pictures: Sequence[Image.Image], path: Path, fps: float) -> N
                         container.mux(packet)
                 for packet in stream.encode():
                     container.mux(packet)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _build_predictor(settings: TrackSettings):

@@ -9,8 +9,6 @@ them, chosen to include the trigger and the promoted frames.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
@@ -19,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from sam2.data import list_frame_files, read_index_png, read_rgb, voc_palette
+from sam2.utils.atomic_files import atomic_output
 
 _TITLE_H = 14
 _CAPTION_H = 14
@@ -277,20 +276,12 @@ def strip_frame_indices(num_frames: int, marks: RcmsMarks, count: int = 8) -> li
 
 
 def _atomic_save(image_or_frames, path: Path, **save_kwargs) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         if isinstance(image_or_frames, list):
             first, rest = image_or_frames[0], image_or_frames[1:]
             first.save(tmp, save_all=True, append_images=rest, **save_kwargs)
         else:
             image_or_frames.save(tmp, **save_kwargs)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _legend(width: int, title: str) -> Image.Image:
