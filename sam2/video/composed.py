@@ -11,7 +11,7 @@ member has it); records are the members' records, each tagged with ``"policy"``.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Sequence, Tuple
 
 from sam2.video.policies import FrameDecision, MemoryPolicy
 
@@ -105,6 +105,10 @@ class ComposedPolicy(MemoryPolicy):
         for member, state in zip(self.members, object_state):
             out.extend(dict(r, policy=member.name) for r in member.records(state))
         return out
+
+    def forget(self, object_state: Tuple[Any, ...], is_gone: Callable[[int], bool]) -> None:
+        for member, state in zip(self.members, object_state):
+            member.forget(state, is_gone)
 
     def member_state(self, object_state: Tuple[Any, ...], name: str) -> Any:
         """The per-object state of member ``name`` (e.g. ``"rcms"``)."""

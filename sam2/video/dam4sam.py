@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import statistics
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -339,3 +339,8 @@ class Dam4SamPolicy(MemoryPolicy):
 
     def records(self, object_state: DamObjectState) -> List[dict]:
         return list(object_state.events)
+
+    def forget(self, object_state: DamObjectState, is_gone: Callable[[int], bool]) -> None:
+        """Drop the presence flags of gone frames (recomputed from memory should one be read)."""
+        for t in [t for t in object_state.present if is_gone(t)]:
+            del object_state.present[t]

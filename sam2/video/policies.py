@@ -217,6 +217,12 @@ class MemoryPolicy(ABC):
         """What the policy decided for one object so far (JSON-ready dicts)."""
         return []
 
+    def forget(self, object_state: Any, is_gone: Callable[[int], bool]) -> None:
+        """Drop per-frame bookkeeping of every frame ``t`` with ``is_gone(t)``: frames that have
+        left the object's memory and lie behind its read window, so no later step reads them
+        (called by streams, whose state must not grow with the frame count). The default
+        keeps nothing per frame."""
+
     def describe(self) -> str:
         return self.name
 

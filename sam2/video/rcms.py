@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -174,6 +174,11 @@ class RCMSPolicy(MemoryPolicy):
             object_state.latched = True
             object_state.present_run = 0
             self._promote(object_state, bank, frame_idx)
+
+    def forget(self, object_state: RcmsObjectState, is_gone: Callable[[int], bool]) -> None:
+        """Drop the host copies of gone frames' qualities (they can no longer be promoted)."""
+        for t in [t for t in object_state.host_quality if is_gone(t)]:
+            del object_state.host_quality[t]
 
     @staticmethod
     def _sync_score_and_quality(output: FrameOutput) -> Tuple[float, float]:

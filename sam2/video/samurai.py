@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -372,3 +372,8 @@ class SamuraiPolicy(MemoryPolicy):
 
     def records(self, object_state: SamuraiObjectState) -> List[dict]:
         return list(object_state.events)
+
+    def forget(self, object_state: SamuraiObjectState, is_gone: Callable[[int], bool]) -> None:
+        """Drop the scores of gone frames (only stored frames are ever chosen as memory)."""
+        for t in [t for t in object_state.frames if is_gone(t)]:
+            del object_state.frames[t]

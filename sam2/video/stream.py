@@ -345,6 +345,7 @@ class VideoStream:
         """Drop per-frame bookkeeping of frames no future step or prompt can read: tracking
         directions, prompts, and policy host copies of frames older than the read window that
         are no longer in an object's memory."""
+        policy = self._state.policy
         for track in self._state.tracks.values():
             reach = track.bank.window.reach
             horizon = current - reach - 1
@@ -352,10 +353,9 @@ class VideoStream:
                 stale = [k for k in store if k < horizon and k not in track.bank]
                 for k in stale:
                     del store[k]
-            host = getattr(track.policy_state, "host_quality", None)
-            if isinstance(host, dict):
-                for k in [k for k in host if k < horizon and k not in track.bank]:
-                    del host[k]
+            if policy is not None:
+                bank = track.bank
+                policy.forget(track.policy_state, lambda t: t < horizon and t not in bank)
 
     # ------------------------------------------------------------------------------------
     # lifetime

@@ -170,12 +170,30 @@ def test_frames_are_not_kept_and_memory_is_bounded(predictor):
     assert sizes[-1] == sizes[20]  # steady state: nothing grows with the frame count
 
 
-def test_armed_rcms_bookkeeping_stays_bounded():
-    """RCMS keeps a host copy of each tracked frame's quality while armed; the stream drops
-    the copies of frames that left the object's memory, so they do not pile up."""
+#: per-frame bookkeeping of each policy: (member name, attribute holding a dict keyed by frame)
+_PER_FRAME = {"rcms": "host_quality", "samurai": "frames", "dam4sam": "present"}
+
+
+def _per_frame_dicts(policy, policy_state):
+    from sam2.video.composed import ComposedPolicy
+
+    names = [m.name for m in policy.members] if isinstance(policy, ComposedPolicy) else [policy.name]
+    out = {}
+    for name in names:
+        state = policy.member_state(policy_state, name) if len(names) > 1 else policy_state
+        out[name] = getattr(state, _PER_FRAME[name])
+    return out
+
+
+@pytest.mark.parametrize("policy", ["rcms", "samurai", "dam4sam", "rcms+samurai", "rcms+dam4sam"])
+def test_policy_bookkeeping_stays_bounded(policy):
+    """Policies keep per-frame records (RCMS host qualities while armed, SAMURAI scores,
+    DAM4SAM presence flags); the stream makes every policy, composed ones included, forget the
+    frames that left the object's memory, so the records do not pile up with the frame count."""
     from stream_helpers import script_outputs
 
-    pred = script_outputs(build_instant(num_prev_frames_to_promote=2, low_quality_threshold=0.3))
+    pred = script_outputs(build_instant(memory_policy=policy, num_prev_frames_to_promote=2,
+                                        low_quality_threshold=0.3))
     rng = np.random.RandomState(1)
     stream = pred.open_stream(rng.randint(0, 255, (24, 32, 3), dtype=np.uint8))
     mask = np.zeros((24, 32), bool)
@@ -185,8 +203,14 @@ def test_armed_rcms_bookkeeping_stays_bounded():
     for _ in range(40):
         stream.push(rng.randint(0, 255, (24, 32, 3), dtype=np.uint8))
         track = stream.state.tracks[1]
-        assert not track.policy_state.latched  # the scripted object never disappears
-        counts.append(len(track.policy_state.host_quality))
-        assert set(track.policy_state.host_quality) <= set(track.bank.non_cond) | set(
+        dicts = _per_frame_dicts(pred.memory_policy, track.policy_state)
+        if "rcms" in dicts:
+            rcms_state = (pred.memory_policy.member_state(track.policy_state, "rcms")
+                          if "+" in policy else track.policy_state)
+            assert not rcms_state.latched  # the scripted object never disappears
+        readable = set(track.bank.non_cond) | set(track.bank.cond) | set(
             range(stream.frame_idx - track.bank.window.reach - 1, stream.frame_idx + 1))
-    assert counts[-1] == counts[20] and counts[-1] < 40
+        for name, d in dicts.items():
+            assert set(d) <= readable, (name, sorted(set(d) - readable))
+        counts.append(sum(len(d) for d in dicts.values()))
+    assert counts[-1] == counts[20] and 0 < counts[-1] < 40
