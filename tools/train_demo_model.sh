@@ -17,6 +17,14 @@
 #    split, from stage 3; STAGE4_EPOCHS passes over the split, default 1 = 400 steps);
 # 8. OUT_DIR/sam2.1_hiera_demo_photo.pt. Stage 4 as run so far did not beat the shipped model
 #    (record: sam2/checkpoints/sam2.1_hiera_demo.md, "Photographic stage").
+# with PHOTO256=1 (optional, tried in session 7, not shipped), after step 5:
+# 9. a mixed split (1000 videos x 32 frames, 50% photographic from the training photographs
+#    only, seed 1000);
+# 10. stage A: configs/sam2.1_training/sam2.1_hiera_demo_256_stage1.yaml (the shipped weights at
+#    a 256-px input, 2-frame clips, 1500 steps);
+# 11. stage B: configs/sam2.1_training/sam2.1_hiera_demo_256.yaml (8-frame clips, 2000 steps);
+# 12. OUT_DIR/sam2.1_hiera_demo_256.pt, for configs/sam2.1/sam2.1_hiera_demo_256.yaml
+#    (record: sam2/checkpoints/sam2.1_hiera_demo.md, "A 256-px input").
 # Each stage resumes where it stopped when the command is run again (training checkpoints are
 # written every 100 steps); a finished split is not rewritten. About 75-90 minutes on 2 CPU cores;
 # record: sam2/checkpoints/sam2.1_hiera_demo.md.
@@ -31,6 +39,18 @@ DATA=(dataset.img_folder="$SPLIT/JPEGImages" dataset.gt_folder="$SPLIT/Annotatio
 PHOTO_SPLIT="$OUT/split_photo"
 PHOTO_DATA=(dataset.img_folder="$PHOTO_SPLIT/JPEGImages" dataset.gt_folder="$PHOTO_SPLIT/Annotations")
 
+# {"model": state_dict} of a training checkpoint (what build_sam2 and the demo load)
+export_model() {
+  python - "$1" "$2" <<'PY'
+import sys
+import torch
+from training.utils.checkpoint_utils import atomic_torch_save
+ckpt = torch.load(sys.argv[1], map_location="cpu", weights_only=True)
+atomic_torch_save({"model": ckpt["model"]}, sys.argv[2])
+print(f"wrote {sys.argv[2]}")
+PY
+}
+
 if [ ! -f "$SPLIT/meta.json" ]; then
   python "$ROOT/tools/make_synthetic_mose.py" --output "$SPLIT" --num-videos 1000 --num-frames 32 \
     --height 180 --width 240 --seed 1000
@@ -43,14 +63,7 @@ python "$ROOT/training/train.py" -c configs/sam2.1_training/sam2.1_hiera_demo.ya
 python "$ROOT/training/train.py" -c configs/sam2.1_training/sam2.1_hiera_demo_stage3.yaml \
   --use-cluster 0 --num-gpus "$NPROC" "${DATA[@]}" launcher.experiment_log_dir="$OUT/stage3" \
   trainer.checkpoint.model_weight_initializer.state_dict.checkpoint_path="$OUT/stage2/checkpoints/checkpoint.pt"
-python - "$OUT/stage3/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo.pt" <<'PY'
-import sys
-import torch
-from training.utils.checkpoint_utils import atomic_torch_save
-ckpt = torch.load(sys.argv[1], map_location="cpu", weights_only=True)
-atomic_torch_save({"model": ckpt["model"]}, sys.argv[2])
-print(f"wrote {sys.argv[2]}")
-PY
+export_model "$OUT/stage3/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo.pt"
 if [ "${PHOTO_STAGE:-0}" = "1" ]; then
   if [ ! -f "$PHOTO_SPLIT/meta.json" ]; then
     python "$ROOT/tools/make_synthetic_mose.py" --output "$PHOTO_SPLIT" --num-videos 800 --num-frames 32 \
@@ -60,12 +73,20 @@ if [ "${PHOTO_STAGE:-0}" = "1" ]; then
     --use-cluster 0 --num-gpus "$NPROC" "${PHOTO_DATA[@]}" launcher.experiment_log_dir="$OUT/stage4" \
     scratch.num_epochs="${STAGE4_EPOCHS:-1}" \
     trainer.checkpoint.model_weight_initializer.state_dict.checkpoint_path="$OUT/stage3/checkpoints/checkpoint.pt"
-  python - "$OUT/stage4/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo_photo.pt" <<'PY'
-import sys
-import torch
-from training.utils.checkpoint_utils import atomic_torch_save
-ckpt = torch.load(sys.argv[1], map_location="cpu", weights_only=True)
-atomic_torch_save({"model": ckpt["model"]}, sys.argv[2])
-print(f"wrote {sys.argv[2]}")
-PY
+  export_model "$OUT/stage4/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo_photo.pt"
+fi
+if [ "${PHOTO256:-0}" = "1" ]; then
+  MIXED="$OUT/split_mixed"
+  MIXED_DATA=(dataset.img_folder="$MIXED/JPEGImages" dataset.gt_folder="$MIXED/Annotations")
+  if [ ! -f "$MIXED/meta.json" ]; then
+    python "$ROOT/tools/make_synthetic_mose.py" --output "$MIXED" --num-videos 1000 --num-frames 32 \
+      --height 180 --width 240 --seed 1000 --photographic 0.5 --photo-split train
+  fi
+  python "$ROOT/training/train.py" -c configs/sam2.1_training/sam2.1_hiera_demo_256_stage1.yaml \
+    --use-cluster 0 --num-gpus "$NPROC" "${MIXED_DATA[@]}" launcher.experiment_log_dir="$OUT/stage256a" \
+    trainer.checkpoint.model_weight_initializer.state_dict.checkpoint_path="$OUT/sam2.1_hiera_demo.pt"
+  python "$ROOT/training/train.py" -c configs/sam2.1_training/sam2.1_hiera_demo_256.yaml \
+    --use-cluster 0 --num-gpus "$NPROC" "${MIXED_DATA[@]}" launcher.experiment_log_dir="$OUT/stage256b" \
+    trainer.checkpoint.model_weight_initializer.state_dict.checkpoint_path="$OUT/stage256a/checkpoints/checkpoint.pt"
+  export_model "$OUT/stage256b/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo_256.pt"
 fi

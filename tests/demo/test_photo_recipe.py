@@ -47,3 +47,45 @@ def test_script_trains_stage4_on_training_photographs_after_stage3():
     assert '"${PHOTO_DATA[@]}"' in script[stage4:]
     assert '"$OUT/stage3/checkpoints/checkpoint.pt"' in script[stage4:]
     assert '"$OUT/stage4/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo_photo.pt"' in script[stage4:]
+
+
+# ------------------------------------------------------------------ the 256-px stages (PHOTO256=1)
+def test_256px_stages_move_the_shipped_weights_to_a_larger_input():
+    """Stages A and B train the shipped architecture at 256 px: the weights load strictly into
+    the 256-px model config, the training model and RoPE grid follow the input size, stage A
+    uses 2-frame clips and stage B 8-frame clips at a lower rate."""
+    import torch
+
+    from sam2.build_sam import build_sam2
+    from sam2.demo import demo_checkpoint_path
+
+    stage_a = _compose("sam2.1_hiera_demo_256_stage1")
+    stage_b = _compose("sam2.1_hiera_demo_256")
+    for cfg in (stage_a, stage_b):
+        assert find_placeholders(cfg) == [INIT_KEY]  # the script names the weights to start from
+        assert cfg.scratch.resolution == 256 and cfg.trainer.model.image_size == 256
+        assert list(cfg.trainer.model.memory_attention.layer.cross_attention.feat_sizes) == [16, 16]
+    assert instantiate(stage_a.vos.sampler).num_frames == 2
+    assert instantiate(stage_b.vos.sampler).num_frames == 8
+    assert stage_b.scratch.base_lr < stage_a.scratch.base_lr
+    model = build_sam2("configs/sam2.1/sam2.1_hiera_demo_256.yaml", str(demo_checkpoint_path()), device="cpu")
+    assert model.image_size == 256
+    with torch.no_grad():
+        feats = model.forward_image(torch.zeros(1, 3, 256, 256))
+    assert feats["vision_features"].shape[-2:] == (16, 16)
+
+
+def test_script_runs_the_256px_stages_from_the_shipped_model_on_training_photographs():
+    script = (ROOT / "tools" / "train_demo_model.sh").read_text()
+    run = "training/train.py\" -c configs/sam2.1_training/"
+    shipped = script.index('export_model "$OUT/stage3/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo.pt"')
+    optional = script.index('if [ "${PHOTO256:-0}" = "1" ]; then')
+    block = script[optional:]
+    assert shipped < optional
+    assert "--photographic 0.5 --photo-split train" in block  # never the held-out photographs
+    stage_a = block.index(run + "sam2.1_hiera_demo_256_stage1.yaml")
+    stage_b = block.index(run + "sam2.1_hiera_demo_256.yaml")
+    assert block.index("--photographic") < stage_a < stage_b
+    assert f'{INIT_KEY}="$OUT/sam2.1_hiera_demo.pt"' in block[stage_a:stage_b]
+    assert f'{INIT_KEY}="$OUT/stage256a/checkpoints/checkpoint.pt"' in block[stage_b:]
+    assert 'export_model "$OUT/stage256b/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo_256.pt"' in block
