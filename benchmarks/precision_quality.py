@@ -9,7 +9,10 @@ compares the video-resolution logits of the video with the largest prompt with t
 run (relative L2 over the frames where fp32 sees the object).
 
     python benchmarks/precision_quality.py [--videos 4] [--frames 16] [--precisions fp32 bf16 int8]
-        [--threads 2] [--json out.json]
+        [--threads 2] [--image-size 128|256] [--json out.json]
+
+``--image-size`` picks the shipped model (default 128, the one the recorded numbers were taken
+with; 256 is the demo model).
 
 The precisions run one after the other, so their seconds depend on the machine's load at
 the time (recorded); the speed ratios that count come from benchmarks/video_speed.py, which
@@ -124,17 +127,19 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=16)
     ap.add_argument("--precisions", nargs="+", default=["fp32", "bf16", "int8"])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--image-size", type=int, choices=(128, 256), default=128, help="which shipped model")
     ap.add_argument("--json")
     args = ap.parse_args()
     if args.precisions[0] != "fp32":
         args.precisions.insert(0, "fp32")
 
-    from sam2.demo.assets import DEMO_CONFIG, require_demo_checkpoint
+    from sam2.demo.assets import SHIPPED_MODELS, require_demo_checkpoint
     from sam2.demo.pipeline import DemoSettings, make_heldout_split, run_predictions, score_predictions
     from sam2.inference import app
 
     torch.set_num_threads(args.threads)
-    checkpoint = require_demo_checkpoint()
+    checkpoint = require_demo_checkpoint(args.image_size)
+    config = SHIPPED_MODELS[args.image_size].config
     report: Dict[str, dict] = {"load_at_start": os.getloadavg(), "runs": {}}
     with tempfile.TemporaryDirectory() as tmp:
         base = DemoSettings(output_dir=Path(tmp), num_videos=args.videos, num_frames=args.frames,
@@ -145,7 +150,7 @@ def main() -> None:
         for precision in args.precisions:
             settings = DemoSettings(output_dir=Path(tmp) / precision, num_videos=args.videos,
                                     num_frames=args.frames, num_workers=1, show_progress=False,
-                                    pictures=False)
+                                    pictures=False, config=config)
             os.environ[_PRECISION_ENV] = precision
             original = app.run_inference
             app.run_inference = lambda options, factory=None: original(options, precision_factory)
@@ -157,7 +162,7 @@ def main() -> None:
             finally:
                 app.run_inference = original
             metrics, _ = score_predictions(settings, data_dir, pred_dir, rcms_on=False)
-            logits = video_logits(data_dir, video, checkpoint, DEMO_CONFIG, precision)
+            logits = video_logits(data_dir, video, checkpoint, config, precision)
             if reference is None:
                 reference = logits
             rel = relative_l2(logits, reference)

@@ -14,10 +14,11 @@ resizing to the frame size (with the one-object-per-pixel constraint when the mo
 it); ``other`` is the rest (memory selection and stacking, the policy hook, eviction, Python
 bookkeeping).
 
-    python benchmarks/stream_latency.py [--settings demo t@512 t@1024] [--objects 1 3]
+    python benchmarks/stream_latency.py [--settings demo@128 t@512 t@1024] [--objects 1 3]
         [--frames 20] [--warmup 3] [--device cpu] [--threads N] [--json OUT.json]
 
-``demo`` is the shipped model (``sam2/checkpoints/sam2.1_hiera_demo.pt``, 128 px); ``t@S`` is
+``demo@S`` is the shipped model with an S-px input (``demo@256`` = ``demo``, the demo model
+``sam2/checkpoints/sam2.1_hiera_demo_256.pt``; ``demo@128`` = ``sam2.1_hiera_demo.pt``); ``t@S`` is
 SAM 2.1 Hiera-t at S px with seeded random weights (timing does not depend on the weights).
 Nothing is asserted (benchmarks never fail on numbers).
 """
@@ -45,11 +46,13 @@ def build(setting: str, device: str):
     import torch
 
     from sam2.build_sam import build_sam2_video_predictor
-    from sam2.demo.assets import DEMO_CONFIG, require_demo_checkpoint
+    from sam2.demo.assets import DEMO_IMAGE_SIZE, SHIPPED_MODELS, require_demo_checkpoint
 
-    if setting == "demo":
-        return build_sam2_video_predictor(DEMO_CONFIG, str(require_demo_checkpoint()), device=device)
     size, _, pixels = setting.partition("@")
+    if size == "demo":
+        image_size = int(pixels) if pixels else DEMO_IMAGE_SIZE
+        return build_sam2_video_predictor(SHIPPED_MODELS[image_size].config, str(require_demo_checkpoint(image_size)),
+                                          device=device)
     overrides = [f"++model.image_size={int(pixels)}"] if pixels else []
     torch.manual_seed(0)
     return build_sam2_video_predictor(f"configs/sam2.1/sam2.1_hiera_{size}.yaml", None,
@@ -172,7 +175,7 @@ def run_setting(setting: str, objects: int, args) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--settings", nargs="+", default=["demo", "t@512", "t@1024"])
+    ap.add_argument("--settings", nargs="+", default=["demo@128", "t@512", "t@1024"])
     ap.add_argument("--objects", type=int, nargs="+", default=[1, 3])
     ap.add_argument("--frames", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)

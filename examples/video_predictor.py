@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     config, checkpoint = shipped_model(args.checkpoint)
     predictor = build_sam2_video_predictor(config, checkpoint, device=device(), num_prev_frames_to_promote=4)
     frames, annotations = synthetic_clip(args.seed, num_frames=args.num_frames)
-    # the two largest objects of frame 0: the 128-px demo model cannot see objects of a few pixels
+    # the two largest objects of frame 0: the small demo model cannot see objects of a few pixels
     ids, areas = np.unique(annotations[0], return_counts=True)
     present = [int(v) for v, _ in sorted(zip(ids, areas), key=lambda p: -p[1]) if v]
     if not present:

@@ -34,11 +34,10 @@ import logging
 import sys
 from pathlib import Path
 
-from sam2.demo import DEMO_CONFIG, DemoSettings, run_demo
-from sam2.demo.assets import demo_checkpoint_path
+from sam2.demo import DEMO_CONFIG, DEMO_IMAGE_SIZE, SHIPPED_MODELS, DemoSettings, run_demo
 from sam2.demo.pipeline import DemoError
 
-RECORDED_SCORES = demo_checkpoint_path().with_name("sam2.1_hiera_demo_scores.json")
+RECORDED_SCORES = SHIPPED_MODELS[DEMO_IMAGE_SIZE].scores_path
 
 
 def _floats(text: str, count: tuple[int, ...], flag: str) -> tuple[float, ...]:
@@ -65,7 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = DemoSettings()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", type=Path, default=None,
-                   help="model checkpoint (default: the shipped sam2/checkpoints/sam2.1_hiera_demo.pt)")
+                   help="model checkpoint (default: the shipped demo model, sam2/checkpoints/"
+                        f"{SHIPPED_MODELS[DEMO_IMAGE_SIZE].checkpoint_name})")
     p.add_argument("--config", default=DEMO_CONFIG, help=f"model config name or path (default: {DEMO_CONFIG})")
     p.add_argument("--output-dir", type=Path, default=None,
                    help="output folder (default: demo_track/ with --video, demo_output/ otherwise)")
@@ -148,11 +148,11 @@ def bootstrap_lines(result) -> list[str]:
 
 
 def recorded_lines() -> list[str]:
-    """The scores recorded for the shipped model (sam2/checkpoints/sam2.1_hiera_demo_scores.json)."""
+    """The scores recorded for the demo model (sam2/checkpoints/sam2.1_hiera_demo_256_scores.json)."""
     if not RECORDED_SCORES.is_file():
         return []
     doc = json.loads(RECORDED_SCORES.read_text(encoding="utf-8"))
-    lines = ["recorded for the shipped model (sam2/checkpoints/sam2.1_hiera_demo.md):"]
+    lines = [f"recorded for the shipped demo model, {doc['model']} (sam2/checkpoints/sam2.1_hiera_demo.md):"]
     for entry in doc.get("splits", []):
         lines.append(f"  {entry['description']}")
         for run in ("rcms_off", "rcms_on"):

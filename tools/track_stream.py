@@ -40,7 +40,8 @@ import numpy as np
 
 logger = logging.getLogger("track_stream")
 
-DEFAULT_CONFIG = "configs/sam2.1/sam2.1_hiera_demo.yaml"
+# the shipped demo model (256 px); configs/sam2.1/sam2.1_hiera_demo.yaml is the 4x faster 128-px one
+DEFAULT_CONFIG = "configs/sam2.1/sam2.1_hiera_demo_256.yaml"
 
 
 # ----------------------------------------------------------------------------------------
@@ -230,14 +231,14 @@ class _Rate:
 
 def _build_predictor(args: argparse.Namespace):
     from sam2.build_sam import build_sam2_video_predictor
-    from sam2.demo.assets import require_demo_checkpoint
+    from sam2.demo.assets import shipped_checkpoint_for
 
     checkpoint = args.checkpoint
     if checkpoint is None:
-        if args.config != DEFAULT_CONFIG:
-            raise SystemExit(f"error: --config {args.config} needs --checkpoint (the shipped "
-                             "checkpoint belongs to the demo config)")
-        checkpoint = str(require_demo_checkpoint())
+        try:
+            checkpoint = str(shipped_checkpoint_for(args.config))
+        except (ValueError, FileNotFoundError) as exc:
+            raise SystemExit(f"error: --config {args.config}: {exc}") from None
     elif not Path(checkpoint).is_file():
         raise SystemExit(f"error: --checkpoint {checkpoint} does not exist")
     return build_sam2_video_predictor(args.config, checkpoint, device=args.device)

@@ -1,29 +1,91 @@
-"""Locations of the model shipped with the package (config name, checkpoint file)."""
+"""Locations of the models shipped with the package (config name, checkpoint file, recorded scores).
+
+Two trained models ship in ``sam2/checkpoints`` (record: ``sam2.1_hiera_demo.md``), with the same
+architecture and parameter count, at two input sizes:
+
+* 256 px, ``sam2.1_hiera_demo_256.pt`` — **the demo model**: what ``tools/demo.py``, the examples
+  and ``tools/track_stream.py`` use by default; trained on synthetic and photographic videos;
+* 128 px, ``sam2.1_hiera_demo.pt`` — the recipe's intermediate (synthetic videos only), about
+  4x faster; the tests that only need *some* trained weights use it.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-#: Config of the shipped demo model, as accepted by ``build_sam2`` / ``build_sam2_video_predictor``.
-DEMO_CONFIG = "configs/sam2.1/sam2.1_hiera_demo.yaml"
 
-#: Seed of the synthetic split the demo model was trained on (``tools/make_synthetic_mose.py
-#: --seed 1000``); held-out splits must use another seed.
+@dataclass(frozen=True)
+class ShippedModel:
+    """A model in ``sam2/checkpoints``: its config (as ``build_sam2`` takes it) and file name."""
+
+    config: str
+    checkpoint_name: str
+    image_size: int
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """Path of the checkpoint inside the installed package (may not exist)."""
+        return _CHECKPOINT_DIR / self.checkpoint_name
+
+    @property
+    def scores_path(self) -> Path:
+        """Scores recorded for it by ``tools/demo.py`` (``<checkpoint stem>_scores.json``)."""
+        return _CHECKPOINT_DIR / (Path(self.checkpoint_name).stem + "_scores.json")
+
+
+_CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+
+#: The shipped models by input size.
+SHIPPED_MODELS = {
+    256: ShippedModel("configs/sam2.1/sam2.1_hiera_demo_256.yaml", "sam2.1_hiera_demo_256.pt", 256),
+    128: ShippedModel("configs/sam2.1/sam2.1_hiera_demo.yaml", "sam2.1_hiera_demo.pt", 128),
+}
+
+#: Input size of the demo model (the default of every tool).
+DEMO_IMAGE_SIZE = 256
+
+#: Config of the demo model, as accepted by ``build_sam2`` / ``build_sam2_video_predictor``.
+DEMO_CONFIG = SHIPPED_MODELS[DEMO_IMAGE_SIZE].config
+
+#: Seed of the splits the shipped models were trained on (``tools/make_synthetic_mose.py
+#: --seed 1000``, synthetic and mixed photographic); held-out splits must use another seed.
 DEMO_TRAINING_SEED = 1000
 
-_CHECKPOINT_NAME = "sam2.1_hiera_demo.pt"
+
+def _shipped(image_size: int) -> ShippedModel:
+    try:
+        return SHIPPED_MODELS[image_size]
+    except KeyError:
+        raise ValueError(f"no shipped model with a {image_size}-px input; there are {sorted(SHIPPED_MODELS)}") from None
 
 
-def demo_checkpoint_path() -> Path:
-    """Path of ``sam2/checkpoints/sam2.1_hiera_demo.pt`` inside the installed package (may not exist)."""
-    return Path(__file__).resolve().parent.parent / "checkpoints" / _CHECKPOINT_NAME
+def demo_checkpoint_path(image_size: int = DEMO_IMAGE_SIZE) -> Path:
+    """Path of the shipped checkpoint for that input size (default: the demo model); may not exist."""
+    return _shipped(image_size).checkpoint_path
 
 
-def require_demo_checkpoint() -> Path:
+def require_demo_checkpoint(image_size: int = DEMO_IMAGE_SIZE) -> Path:
     """Like :func:`demo_checkpoint_path`, but raise ``FileNotFoundError`` naming the path when it is absent."""
-    path = demo_checkpoint_path()
+    path = demo_checkpoint_path(image_size)
     if not path.is_file():
         raise FileNotFoundError(
             f"{path}: the shipped demo checkpoint is missing from this installation; reinstall the "
             "package or pass a checkpoint explicitly (--checkpoint)"
         )
     return path
+
+
+def shipped_checkpoint_for(config: str) -> Path:
+    """The shipped checkpoint that belongs to ``config`` (one of :data:`SHIPPED_MODELS`' configs).
+
+    Raises:
+        ValueError: ``config`` is not a shipped model's config (such a model needs its checkpoint
+            given explicitly), naming the config.
+        FileNotFoundError: the checkpoint is missing from this installation, naming the path.
+    """
+    for size, model in SHIPPED_MODELS.items():
+        if config == model.config:
+            return require_demo_checkpoint(size)
+    known = ", ".join(m.config for m in SHIPPED_MODELS.values())
+    raise ValueError(f"config {config}: no checkpoint ships with it (shipped configs: {known}); "
+                     "pass the checkpoint explicitly (--checkpoint)")

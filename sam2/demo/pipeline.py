@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Tuple
 
-from sam2.demo.assets import DEMO_CONFIG, DEMO_TRAINING_SEED, require_demo_checkpoint
+from sam2.demo.assets import DEMO_CONFIG, DEMO_TRAINING_SEED, shipped_checkpoint_for
 from sam2.demo.table import ScoreRow, format_table
 
 logger = logging.getLogger(__name__)
@@ -252,7 +252,13 @@ def run_demo(settings: DemoSettings) -> DemoResult:
         FileNotFoundError: the checkpoint is missing.
         DemoError: a stage failed.
     """
-    checkpoint = Path(settings.checkpoint) if settings.checkpoint is not None else require_demo_checkpoint()
+    if settings.checkpoint is not None:
+        checkpoint = Path(settings.checkpoint)
+    else:
+        try:
+            checkpoint = shipped_checkpoint_for(settings.config)
+        except ValueError as exc:
+            raise DemoError(str(exc)) from None
     if not checkpoint.is_file():
         raise FileNotFoundError(f"{checkpoint}: checkpoint not found")
     out = Path(settings.output_dir)

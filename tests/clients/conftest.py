@@ -1,7 +1,7 @@
 """Shared fixtures of the official-client tests: the shipped demo model and a small synthetic clip.
 
-The demo model (``configs/sam2.1/sam2.1_hiera_demo.yaml``, 128-px input, trained by this project)
-is small enough to run every client's full sequence of calls on the CPU in seconds.
+The shipped 128-px model (``configs/sam2.1/sam2.1_hiera_demo.yaml``, trained by this project; the
+demo model is its 256-px continuation) is small enough to run every client's full sequence of calls on the CPU in seconds.
 """
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ CLIP_FRAMES, CLIP_W, CLIP_H = 8, 96, 72
 
 @pytest.fixture(scope="session")
 def demo_paths() -> tuple[str, str]:
-    from sam2.demo.assets import DEMO_CONFIG, require_demo_checkpoint
+    from sam2.demo.assets import SHIPPED_MODELS, require_demo_checkpoint
 
-    return DEMO_CONFIG, str(require_demo_checkpoint())
+    return SHIPPED_MODELS[128].config, str(require_demo_checkpoint(128))
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
-"""The optional stage 4 of the demo recipe (PHOTO_STAGE=1 tools/train_demo_model.sh): photographic
-fine-tuning from stage 3 on a mixed split made only from the training photographs; the shipped
-model stays the stage-3 result."""
+"""The 256-px stages of the demo recipe (tools/train_demo_model.sh, steps 6-9): the 128-px
+stage-3 weights moved to a 256-px input and trained on a mixed split made only from the training
+photographs; their result is the demo model, sam2/checkpoints/sam2.1_hiera_demo_256.pt."""
 from __future__ import annotations
 
 import re
@@ -21,35 +21,6 @@ def _compose(name):
     return cfg
 
 
-def test_stage4_continues_stage3_with_the_same_model_and_clips():
-    stage3 = _compose("sam2.1_hiera_demo_stage3")
-    stage4 = _compose("sam2.1_hiera_demo_stage4")
-    assert find_placeholders(stage4) == [INIT_KEY]  # the stage-3 checkpoint, given by the script
-    assert stage4.trainer.model == stage3.trainer.model
-    assert instantiate(stage4.vos.sampler).num_frames == 8
-    assert stage4.scratch.base_lr <= _compose("sam2.1_hiera_demo").scratch.base_lr
-
-
-def test_script_trains_stage4_on_training_photographs_after_stage3():
-    script = (ROOT / "tools" / "train_demo_model.sh").read_text()
-    run = "training/train.py\" -c configs/sam2.1_training/"
-    stage3 = script.index(run + "sam2.1_hiera_demo_stage3.yaml")
-    shipped = script.index('"$OUT/stage3/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo.pt"')
-    optional = script.index('if [ "${PHOTO_STAGE:-0}" = "1" ]; then')
-    assert stage3 < shipped < optional  # the shipped model is exported before the optional stage
-    split = script.index("--photographic")
-    stage4 = script.index(run + "sam2.1_hiera_demo_stage4.yaml")
-    assert optional < split < stage4
-    split_line = script[split - 300 : split + 200]
-    assert "--photo-split train" in split_line  # never the held-out photographs
-    seed = int(re.search(r"--seed (\d+) --photographic", script).group(1))
-    assert seed not in (0, 5, 11, 1000)  # not a held-out split's seed, not the procedural training split's
-    assert '"${PHOTO_DATA[@]}"' in script[stage4:]
-    assert '"$OUT/stage3/checkpoints/checkpoint.pt"' in script[stage4:]
-    assert '"$OUT/stage4/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo_photo.pt"' in script[stage4:]
-
-
-# ------------------------------------------------------------------ the 256-px stages (PHOTO256=1)
 def test_256px_stages_move_the_shipped_weights_to_a_larger_input():
     """Stages A and B train the shipped architecture at 256 px: the weights load strictly into
     the 256-px model config, the training model and RoPE grid follow the input size, stage A
@@ -68,21 +39,22 @@ def test_256px_stages_move_the_shipped_weights_to_a_larger_input():
     assert instantiate(stage_a.vos.sampler).num_frames == 2
     assert instantiate(stage_b.vos.sampler).num_frames == 8
     assert stage_b.scratch.base_lr < stage_a.scratch.base_lr
-    model = build_sam2("configs/sam2.1/sam2.1_hiera_demo_256.yaml", str(demo_checkpoint_path()), device="cpu")
+    model = build_sam2("configs/sam2.1/sam2.1_hiera_demo_256.yaml", str(demo_checkpoint_path(128)), device="cpu")
     assert model.image_size == 256
     with torch.no_grad():
         feats = model.forward_image(torch.zeros(1, 3, 256, 256))
     assert feats["vision_features"].shape[-2:] == (16, 16)
 
 
-def test_script_runs_the_256px_stages_from_the_shipped_model_on_training_photographs():
+def test_script_runs_the_256px_stages_from_the_128px_model_on_training_photographs():
     script = (ROOT / "tools" / "train_demo_model.sh").read_text()
     run = "training/train.py\" -c configs/sam2.1_training/"
     shipped = script.index('export_model "$OUT/stage3/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo.pt"')
-    optional = script.index('if [ "${PHOTO256:-0}" = "1" ]; then')
-    block = script[optional:]
-    assert shipped < optional
+    block = script[shipped:]
+    assert "PHOTO" not in script  # no optional stages: one command makes both shipped models
     assert "--photographic 0.5 --photo-split train" in block  # never the held-out photographs
+    seed = int(re.search(r"--seed (\d+) --photographic", block).group(1))
+    assert seed not in (0, 5, 11)  # not a held-out split's seed
     stage_a = block.index(run + "sam2.1_hiera_demo_256_stage1.yaml")
     stage_b = block.index(run + "sam2.1_hiera_demo_256.yaml")
     assert block.index("--photographic") < stage_a < stage_b

@@ -1,23 +1,25 @@
-"""The model shipped in sam2/checkpoints: format, strict loading, and a score floor on held-out
-synthetic videos, so a regression anywhere in the model, the predictor, the inference tool or the
-scorer shows up here."""
+"""The models shipped in sam2/checkpoints: format and strict loading of both (the 256-px demo model
+and the 128-px one it was trained from), and score floors of the demo model on held-out synthetic
+and photographic videos, so a regression anywhere in the model, the predictor, the inference tool
+or the scorer shows up here."""
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from sam2.build_sam import build_sam2_video_predictor
-from sam2.demo import DEMO_CONFIG, DEMO_TRAINING_SEED, DemoSettings, demo_checkpoint_path
+from sam2.demo import DEMO_CONFIG, DEMO_TRAINING_SEED, SHIPPED_MODELS, DemoSettings, demo_checkpoint_path
 from sam2.data.synthetic import SyntheticConfig, generate_video
 from sam2.demo.pipeline import make_heldout_split, run_predictions, score_predictions
 
-# The shipped model scores J&Ḟ 47.22 (RCMS off) / 47.48 (RCMS on) on this split, the model
-# before it 42.85 / 43.23, the one before that 37.7 / 37.1, the first shipped one 5.65 and a
-# random model of the same architecture about 2. The issue asks for a floor of 50, which this
-# CPU-trained model does not reach (55.87 / 55.53 on the demo's own split, 50.37 / 50.06 on 24
-# videos of seed 5; see sam2/checkpoints/sam2.1_hiera_demo.md); the floor sits below the
-# measured score by a margin.
-JF_FLOOR = 42.0
+# The demo model (256 px) scores J&Ḟ 55.35 (RCMS off) / 54.95 (RCMS on) on this synthetic split;
+# the 128-px model it was trained from 47.22 / 47.48, the model before that 42.85 / 43.23, the
+# first shipped one 5.65 and a random model of the same architecture about 2. On the
+# photographic split of the same size and seed (held-out photographs) it scores 39.59 / 39.06,
+# the 128-px model 23.53 / 23.53. The floors sit below the measured scores by a margin
+# (sam2/checkpoints/sam2.1_hiera_demo.md has every score).
+JF_FLOOR = 50.0
+PHOTO_JF_FLOOR = 32.0
 OWN_IOU_FLOOR = 0.5
 HELDOUT = dict(num_videos=4, num_frames=24, seed=11)
 
@@ -30,27 +32,32 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
-def test_checkpoint_format_and_strict_loading():
-    path = demo_checkpoint_path()
+@pytest.mark.parametrize("image_size", sorted(SHIPPED_MODELS))
+def test_checkpoint_format_and_strict_loading(image_size):
+    shipped = SHIPPED_MODELS[image_size]
+    path = demo_checkpoint_path(image_size)
     assert path.is_file(), f"{path} missing"
     assert path.stat().st_size <= 20 * 2**20
     payload = torch.load(path, map_location="cpu", weights_only=True)
     assert list(payload) == ["model"]
-    predictor = build_sam2_video_predictor(DEMO_CONFIG, str(path), device="cpu")  # strict loading
+    predictor = build_sam2_video_predictor(shipped.config, str(path), device="cpu")  # strict loading
+    assert predictor.image_size == image_size
     own = predictor.state_dict()
     assert set(own) == set(payload["model"])
     assert all(torch.equal(own[k].cpu(), v) for k, v in payload["model"].items())
     assert predictor.num_prev_frames_to_promote == 0  # RCMS is off in the config itself
 
 
-@pytest.mark.slow  # held-out videos through the shipped model
-def test_heldout_score_floor(tmp_path):
+@pytest.mark.slow  # held-out videos through the demo model
+@pytest.mark.parametrize("split, floor", [("synthetic", JF_FLOOR), ("photo", PHOTO_JF_FLOOR)])
+def test_heldout_score_floor(tmp_path, split, floor):
     assert HELDOUT["seed"] != DEMO_TRAINING_SEED
-    settings = DemoSettings(output_dir=tmp_path, num_workers=1, show_progress=False, **HELDOUT)
+    settings = DemoSettings(output_dir=tmp_path, num_workers=1, show_progress=False, split=split, **HELDOUT)
+    assert settings.config == DEMO_CONFIG
     data = make_heldout_split(settings)
     pred = run_predictions(settings, data, demo_checkpoint_path(), rcms_on=True)
     metrics, _ = score_predictions(settings, data, pred, rcms_on=True)
-    assert metrics["J&F_new"] >= JF_FLOOR, metrics
+    assert metrics["J&F_new"] >= floor, metrics
 
 
 def _iou(a, b):
@@ -66,8 +73,7 @@ def test_each_object_follows_its_own_prompt(tmp_path):
     config = SyntheticConfig(num_videos=1, num_frames=10, height=180, width=240, min_objects=2,
                              max_objects=3, event_prob=0.0, crowded_prob=0.0, seed=11)
     video = generate_video(config, 0)
-    # the two largest objects (at the model's 128-px input a few-pixel object is below one
-    # low-res mask pixel)
+    # the two largest objects (a few-pixel object is about one low-res mask pixel across)
     found, areas = np.unique(video.annotations[0], return_counts=True)
     ids = [int(i) for i, _ in sorted(zip(found, areas), key=lambda p: -p[1]) if i != 0][:2]
     assert len(ids) == 2

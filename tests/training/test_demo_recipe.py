@@ -122,52 +122,66 @@ def _overrides(call: list) -> dict:
     return dict(a.split("=", 1) for a in call if "=" in a and not a.startswith("-"))
 
 
-@pytest.mark.slow  # runs the recipe script (bash, recording python, export step)
-def test_recipe_script_chains_the_stages_and_exports_the_last(tmp_path):
+@pytest.mark.slow  # runs the recipe script (bash, recording python, export steps)
+def test_recipe_script_chains_the_stages_and_exports_both_models(tmp_path):
+    """Stages 1-3 (128 px, synthetic split) then A-B (256 px, mixed photographic split): each
+    stage starts from the previous one's weights (stage A from the exported 128-px model), and
+    the two exports are the weights of stage 3 and of stage B, without the training state."""
     from training.train import parse_args
 
     out = tmp_path / "out"
     calls = _run_recipe(tmp_path, out)
-    assert calls[0][0].endswith("tools/make_synthetic_mose.py")
-    split = calls[0][calls[0].index("--output") + 1]
+    splits = [c for c in calls if c[0].endswith("tools/make_synthetic_mose.py")]
+    assert calls[0] == splits[0] and len(splits) == 2
+    synthetic, mixed = (c[c.index("--output") + 1] for c in splits)
+    assert "--photographic" not in splits[0] and "--photographic" in splits[1]
+    assert splits[1][splits[1].index("--photo-split") + 1] == "train"  # never the held-out photographs
     trains = [c for c in calls if c[0].endswith("training/train.py")]
     configs = [parse_args(c[1:]).config for c in trains]  # every call is a valid command line
-    stages = [f"configs/sam2.1_training/{n}.yaml"
-              for n in ("sam2.1_hiera_demo_stage1", "sam2.1_hiera_demo", "sam2.1_hiera_demo_stage3")]
-    assert configs[0] == stages[0]
-    assert [c for c in configs if c in stages] == stages  # in this order
+    assert configs == [f"configs/sam2.1_training/{n}.yaml" for n in (
+        "sam2.1_hiera_demo_stage1", "sam2.1_hiera_demo", "sam2.1_hiera_demo_stage3",
+        "sam2.1_hiera_demo_256_stage1", "sam2.1_hiera_demo_256")]
+    model_128 = out / "sam2.1_hiera_demo.pt"
     run_dirs = []
-    for call, config in zip(trains, configs):
+    for k, (call, config) in enumerate(zip(trains, configs)):
         args = parse_args(call[1:])
         assert args.num_gpus == 3 and args.use_cluster == 0  # the script's NUM_PROCESSES argument
         given = _overrides(args.overrides)
+        split = synthetic if k < 3 else mixed
         assert given["dataset.img_folder"] == f"{split}/JPEGImages"
         assert given["dataset.gt_folder"] == f"{split}/Annotations"
         # the script supplies every value the stage config leaves open
         cfg = compose_config(config, args.overrides)
         assert find_placeholders(cfg) == [], config
-        if run_dirs:  # each later stage starts from the previous stage's training checkpoint
-            assert given[INIT_KEY] == f"{run_dirs[-1]}/checkpoints/checkpoint.pt"
-        else:
+        if k == 0:
             assert INIT_KEY not in given
+        elif k == 3:  # stage A: the exported 128-px model
+            assert given[INIT_KEY] == str(model_128)
+        else:  # each other stage starts from the previous stage's training checkpoint
+            assert given[INIT_KEY] == f"{run_dirs[-1]}/checkpoints/checkpoint.pt"
         run_dirs.append(given["launcher.experiment_log_dir"])
     assert len(set(run_dirs)) == len(run_dirs)
-    # the exported model is the last stage's weights, without the training state
-    exported = torch.load(out / "sam2.1_hiera_demo.pt", map_location="cpu", weights_only=True)
-    last = torch.load(Path(run_dirs[-1]) / "checkpoints" / "checkpoint.pt", map_location="cpu", weights_only=True)
-    assert set(exported) == {"model"} and torch.equal(exported["model"]["w"], last["model"]["w"])
-    assert float(exported["model"]["w"][0]) == len(trains)
-    assert calls[-1][0] == "-"  # the export is the last step
+    exports = [i for i, c in enumerate(calls) if c[0] == "-"]
+    assert calls.index(trains[3]) > exports[0] > calls.index(trains[2])  # stage A needs the 128-px export
+    assert exports[-1] == len(calls) - 1  # the demo model's export is the last step
+    for path, stage in ((model_128, 3), (out / "sam2.1_hiera_demo_256.pt", 5)):
+        exported = torch.load(path, map_location="cpu", weights_only=True)
+        last = torch.load(Path(run_dirs[stage - 1]) / "checkpoints" / "checkpoint.pt", map_location="cpu",
+                          weights_only=True)
+        assert set(exported) == {"model"} and torch.equal(exported["model"]["w"], last["model"]["w"])
+        assert float(exported["model"]["w"][0]) == stage
 
 
-def test_shipped_config_sets_the_eval_memory_options():
-    """The demo model's inference settings (sam2/checkpoints/sam2.1_hiera_demo.md): recent
+@pytest.mark.parametrize("image_size", [128, 256])
+def test_shipped_config_sets_the_eval_memory_options(image_size):
+    """The shipped models' inference settings (sam2/checkpoints/sam2.1_hiera_demo.md): recent
     memories every 2nd frame (the mean gap of the training clips) and one object per pixel in
     the masks that are encoded into memory. Both act at inference only."""
     from sam2.build_sam import build_sam2
-    from sam2.demo import DEMO_CONFIG
+    from sam2.demo import SHIPPED_MODELS
 
-    model = build_sam2(DEMO_CONFIG, device="cpu")
+    model = build_sam2(SHIPPED_MODELS[image_size].config, device="cpu")
+    assert model.image_size == image_size
     assert model.memory_temporal_stride_for_eval == 2
     assert model.non_overlap_masks_for_mem_enc is True
 
@@ -175,10 +189,10 @@ def test_shipped_config_sets_the_eval_memory_options():
 @pytest.mark.parametrize("name", ["sam2.1_hiera_demo_stage1", "sam2.1_hiera_demo", "sam2.1_hiera_demo_stage3"])
 def test_demo_stages_match_the_shipped_model_config(name):
     from sam2.build_sam import build_sam2
-    from sam2.demo import DEMO_CONFIG
+    from sam2.demo import SHIPPED_MODELS
 
     cfg = _compose(name)  # the placeholder left in stage 2 does not matter for the model
     train_model = instantiate(cfg.trainer.model, _recursive_=True)
-    shipped = build_sam2(DEMO_CONFIG, device="cpu")
+    shipped = build_sam2(SHIPPED_MODELS[128].config, device="cpu")
     shapes = {k: tuple(v.shape) for k, v in shipped.state_dict().items()}
     assert {k: tuple(v.shape) for k, v in train_model.state_dict().items()} == shapes
