@@ -231,17 +231,15 @@ class _Rate:
 
 def _build_predictor(args: argparse.Namespace):
     from sam2.build_sam import build_sam2_video_predictor
-    from sam2.demo.assets import shipped_checkpoint_for
+    from sam2.demo.assets import resolve_checkpoint
 
-    checkpoint = args.checkpoint
-    if checkpoint is None:
-        try:
-            checkpoint = str(shipped_checkpoint_for(args.config))
-        except (ValueError, FileNotFoundError) as exc:
-            raise SystemExit(f"error: --config {args.config}: {exc}") from None
-    elif not Path(checkpoint).is_file():
-        raise SystemExit(f"error: --checkpoint {checkpoint} does not exist")
-    return build_sam2_video_predictor(args.config, checkpoint, device=args.device)
+    try:
+        checkpoint = resolve_checkpoint(args.checkpoint, args.config)
+    except ValueError as exc:
+        raise SystemExit(f"error: --config {args.config}: {exc}") from None
+    except FileNotFoundError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    return build_sam2_video_predictor(args.config, str(checkpoint), device=args.device)
 
 
 def _prompt_first_frame(stream, args: argparse.Namespace):

@@ -26,7 +26,28 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 SPLIT="$OUT/split"
-DATA=(dataset.img_folder="$SPLIT/JPEGImages" dataset.gt_folder="$SPLIT/Annotations")
+MIXED="$OUT/split_mixed"
+
+# write_split DIR [GENERATOR FLAGS...]: a 1000-video training split (seed 1000), once
+write_split() {
+  local dir=$1
+  shift
+  if [ ! -f "$dir/meta.json" ]; then
+    python "$ROOT/tools/make_synthetic_mose.py" --output "$dir" --num-videos 1000 --num-frames 32 \
+      --height 180 --width 240 --seed 1000 "$@"
+  fi
+}
+
+# train_stage CONFIG_NAME RUN_NAME SPLIT_DIR [INITIAL_WEIGHTS]: one stage (resumes by itself)
+train_stage() {
+  local init=()
+  if [ -n "${4:-}" ]; then
+    init=(trainer.checkpoint.model_weight_initializer.state_dict.checkpoint_path="$4")
+  fi
+  python "$ROOT/training/train.py" -c "configs/sam2.1_training/$1.yaml" --use-cluster 0 --num-gpus "$NPROC" \
+    dataset.img_folder="$3/JPEGImages" dataset.gt_folder="$3/Annotations" \
+    launcher.experiment_log_dir="$OUT/$2" "${init[@]}"
+}
 
 # {"model": state_dict} of a training checkpoint (what build_sam2 and the demo load)
 export_model() {
@@ -40,29 +61,14 @@ print(f"wrote {sys.argv[2]}")
 PY
 }
 
-if [ ! -f "$SPLIT/meta.json" ]; then
-  python "$ROOT/tools/make_synthetic_mose.py" --output "$SPLIT" --num-videos 1000 --num-frames 32 \
-    --height 180 --width 240 --seed 1000
-fi
-python "$ROOT/training/train.py" -c configs/sam2.1_training/sam2.1_hiera_demo_stage1.yaml \
-  --use-cluster 0 --num-gpus "$NPROC" "${DATA[@]}" launcher.experiment_log_dir="$OUT/stage1"
-python "$ROOT/training/train.py" -c configs/sam2.1_training/sam2.1_hiera_demo.yaml \
-  --use-cluster 0 --num-gpus "$NPROC" "${DATA[@]}" launcher.experiment_log_dir="$OUT/stage2" \
-  trainer.checkpoint.model_weight_initializer.state_dict.checkpoint_path="$OUT/stage1/checkpoints/checkpoint.pt"
-python "$ROOT/training/train.py" -c configs/sam2.1_training/sam2.1_hiera_demo_stage3.yaml \
-  --use-cluster 0 --num-gpus "$NPROC" "${DATA[@]}" launcher.experiment_log_dir="$OUT/stage3" \
-  trainer.checkpoint.model_weight_initializer.state_dict.checkpoint_path="$OUT/stage2/checkpoints/checkpoint.pt"
+# the 128-px model (steps 1-5)
+write_split "$SPLIT"
+train_stage sam2.1_hiera_demo_stage1 stage1 "$SPLIT"
+train_stage sam2.1_hiera_demo stage2 "$SPLIT" "$OUT/stage1/checkpoints/checkpoint.pt"
+train_stage sam2.1_hiera_demo_stage3 stage3 "$SPLIT" "$OUT/stage2/checkpoints/checkpoint.pt"
 export_model "$OUT/stage3/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo.pt"
-MIXED="$OUT/split_mixed"
-MIXED_DATA=(dataset.img_folder="$MIXED/JPEGImages" dataset.gt_folder="$MIXED/Annotations")
-if [ ! -f "$MIXED/meta.json" ]; then
-  python "$ROOT/tools/make_synthetic_mose.py" --output "$MIXED" --num-videos 1000 --num-frames 32 \
-    --height 180 --width 240 --seed 1000 --photographic 0.5 --photo-split train
-fi
-python "$ROOT/training/train.py" -c configs/sam2.1_training/sam2.1_hiera_demo_256_stage1.yaml \
-  --use-cluster 0 --num-gpus "$NPROC" "${MIXED_DATA[@]}" launcher.experiment_log_dir="$OUT/stage256a" \
-  trainer.checkpoint.model_weight_initializer.state_dict.checkpoint_path="$OUT/sam2.1_hiera_demo.pt"
-python "$ROOT/training/train.py" -c configs/sam2.1_training/sam2.1_hiera_demo_256.yaml \
-  --use-cluster 0 --num-gpus "$NPROC" "${MIXED_DATA[@]}" launcher.experiment_log_dir="$OUT/stage256b" \
-  trainer.checkpoint.model_weight_initializer.state_dict.checkpoint_path="$OUT/stage256a/checkpoints/checkpoint.pt"
+# the demo model (steps 6-9): half the videos from the training photographs only
+write_split "$MIXED" --photographic 0.5 --photo-split train
+train_stage sam2.1_hiera_demo_256_stage1 stage256a "$MIXED" "$OUT/sam2.1_hiera_demo.pt"
+train_stage sam2.1_hiera_demo_256 stage256b "$MIXED" "$OUT/stage256a/checkpoints/checkpoint.pt"
 export_model "$OUT/stage256b/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo_256.pt"

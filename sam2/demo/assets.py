@@ -89,3 +89,16 @@ def shipped_checkpoint_for(config: str) -> Path:
     known = ", ".join(m.config for m in SHIPPED_MODELS.values())
     raise ValueError(f"config {config}: no checkpoint ships with it (shipped configs: {known}); "
                      "pass the checkpoint explicitly (--checkpoint)")
+
+
+def resolve_checkpoint(checkpoint: "str | Path | None", config: str) -> Path:
+    """``checkpoint`` when given, else the shipped checkpoint that belongs to ``config``.
+
+    Raises:
+        ValueError: no checkpoint given and ``config`` is not a shipped model's config.
+        FileNotFoundError: the checkpoint does not exist, naming the path.
+    """
+    path = Path(checkpoint) if checkpoint is not None else shipped_checkpoint_for(config)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    return path

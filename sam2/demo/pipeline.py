@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Tuple
 
-from sam2.demo.assets import DEMO_CONFIG, DEMO_TRAINING_SEED, shipped_checkpoint_for
+from sam2.demo.assets import DEMO_CONFIG, DEMO_TRAINING_SEED, resolve_checkpoint
 from sam2.demo.table import ScoreRow, format_table
 
 logger = logging.getLogger(__name__)
@@ -252,15 +252,10 @@ def run_demo(settings: DemoSettings) -> DemoResult:
         FileNotFoundError: the checkpoint is missing.
         DemoError: a stage failed.
     """
-    if settings.checkpoint is not None:
-        checkpoint = Path(settings.checkpoint)
-    else:
-        try:
-            checkpoint = shipped_checkpoint_for(settings.config)
-        except ValueError as exc:
-            raise DemoError(str(exc)) from None
-    if not checkpoint.is_file():
-        raise FileNotFoundError(f"{checkpoint}: checkpoint not found")
+    try:
+        checkpoint = resolve_checkpoint(settings.checkpoint, settings.config)
+    except ValueError as exc:
+        raise DemoError(str(exc)) from None
     out = Path(settings.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}

@@ -21,7 +21,7 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 from PIL import Image
 
-from sam2.demo.assets import DEMO_CONFIG, shipped_checkpoint_for
+from sam2.demo.assets import DEMO_CONFIG, resolve_checkpoint
 from sam2.utils.atomic_files import atomic_output
 
 logger = logging.getLogger(__name__)
@@ -190,15 +190,10 @@ def _write_overlay(pictures: Sequence[Image.Image], path: Path, fps: float) -> N
 def _build_predictor(settings: TrackSettings):
     from sam2.build_sam import build_sam2_video_predictor
 
-    if settings.checkpoint is not None:
-        checkpoint = Path(settings.checkpoint)
-    else:
-        try:
-            checkpoint = shipped_checkpoint_for(settings.config)
-        except ValueError as exc:
-            raise TrackError(str(exc)) from None
-    if not checkpoint.is_file():
-        raise TrackError(f"{checkpoint}: checkpoint not found")
+    try:
+        checkpoint = resolve_checkpoint(settings.checkpoint, settings.config)
+    except (ValueError, FileNotFoundError) as exc:
+        raise TrackError(str(exc)) from None
     if settings.rcms:  # the published RCMS configs' N and tau, as in the held-out demo's RCMS-on run
         from sam2.demo.pipeline import rcms_reference
 

@@ -39,3 +39,14 @@ def test_a_missing_checkpoint_is_named(monkeypatch, tmp_path):
     monkeypatch.setattr(assets, "_CHECKPOINT_DIR", tmp_path)
     with pytest.raises(FileNotFoundError, match=str(tmp_path / "sam2.1_hiera_demo_256.pt")):
         shipped_checkpoint_for(DEMO_CONFIG)
+
+
+def test_resolve_checkpoint_prefers_the_given_file_and_names_a_missing_one(tmp_path):
+    from sam2.demo.assets import resolve_checkpoint
+
+    given = tmp_path / "mine.pt"
+    given.write_bytes(b"")
+    assert resolve_checkpoint(given, "configs/sam2.1/sam2.1_hiera_b+.yaml") == given  # any config
+    assert resolve_checkpoint(None, SHIPPED_MODELS[128].config) == demo_checkpoint_path(128)
+    with pytest.raises(FileNotFoundError, match="absent.pt: checkpoint not found"):
+        resolve_checkpoint(tmp_path / "absent.pt", DEMO_CONFIG)

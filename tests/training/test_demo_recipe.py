@@ -1,4 +1,4 @@
-"""The three-stage recipe of the shipped demo model (tools/train_demo_model.sh): what each stage
+"""The recipe of the shipped models (tools/train_demo_model.sh): what each stage
 config says, and that stages 2 and 3 really start from the previous stage's weights."""
 from __future__ import annotations
 
@@ -136,6 +136,8 @@ def test_recipe_script_chains_the_stages_and_exports_both_models(tmp_path):
     synthetic, mixed = (c[c.index("--output") + 1] for c in splits)
     assert "--photographic" not in splits[0] and "--photographic" in splits[1]
     assert splits[1][splits[1].index("--photo-split") + 1] == "train"  # never the held-out photographs
+    for split_call in splits:  # never the seed of a held-out split (demo 0, checks 5, tests 11)
+        assert int(split_call[split_call.index("--seed") + 1]) not in (0, 5, 11)
     trains = [c for c in calls if c[0].endswith("training/train.py")]
     configs = [parse_args(c[1:]).config for c in trains]  # every call is a valid command line
     assert configs == [f"configs/sam2.1_training/{n}.yaml" for n in (
