@@ -196,7 +196,7 @@ def scores_main(args: argparse.Namespace) -> int:
     print(result.table)
     for line in bootstrap_lines(result):
         print(line)
-    recorded = recorded_lines() if args.checkpoint is None else []
+    recorded = recorded_lines() if args.checkpoint is None and args.config == DEMO_CONFIG else []
     if recorded:
         print()
         print("\n".join(recorded))
