@@ -51,8 +51,8 @@ def build(setting: str, device: str):
     size, _, pixels = setting.partition("@")
     if size == "demo":
         image_size = int(pixels) if pixels else DEMO_IMAGE_SIZE
-        return build_sam2_video_predictor(SHIPPED_MODELS[image_size].config, str(require_demo_checkpoint(image_size)),
-                                          device=device)
+        checkpoint = require_demo_checkpoint(image_size)  # names the sizes that ship
+        return build_sam2_video_predictor(SHIPPED_MODELS[image_size].config, str(checkpoint), device=device)
     overrides = [f"++model.image_size={int(pixels)}"] if pixels else []
     torch.manual_seed(0)
     return build_sam2_video_predictor(f"configs/sam2.1/sam2.1_hiera_{size}.yaml", None,

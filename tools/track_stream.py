@@ -38,10 +38,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from sam2.demo.assets import DEMO_CONFIG
+
 logger = logging.getLogger("track_stream")
 
 # the shipped demo model (256 px); configs/sam2.1/sam2.1_hiera_demo.yaml is the 4x faster 128-px one
-DEFAULT_CONFIG = "configs/sam2.1/sam2.1_hiera_demo_256.yaml"
+DEFAULT_CONFIG = DEMO_CONFIG
 
 
 # ----------------------------------------------------------------------------------------

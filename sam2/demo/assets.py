@@ -36,10 +36,10 @@ class ShippedModel:
 _CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 
 #: The shipped models by input size.
-SHIPPED_MODELS = {
-    256: ShippedModel("configs/sam2.1/sam2.1_hiera_demo_256.yaml", "sam2.1_hiera_demo_256.pt", 256),
-    128: ShippedModel("configs/sam2.1/sam2.1_hiera_demo.yaml", "sam2.1_hiera_demo.pt", 128),
-}
+SHIPPED_MODELS = {model.image_size: model for model in (
+    ShippedModel("configs/sam2.1/sam2.1_hiera_demo_256.yaml", "sam2.1_hiera_demo_256.pt", 256),
+    ShippedModel("configs/sam2.1/sam2.1_hiera_demo.yaml", "sam2.1_hiera_demo.pt", 128),
+)}
 
 #: Input size of the demo model (the default of every tool).
 DEMO_IMAGE_SIZE = 256
