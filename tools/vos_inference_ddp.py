@@ -35,6 +35,8 @@ from sam2.data.mose_layout import DataFormatError  # noqa: E402
 from sam2.inference.app import run_inference  # noqa: E402
 from sam2.inference.official_flags import add_official_flags, check_official_paths  # noqa: E402
 from sam2.inference.options import InferenceOptions  # noqa: E402
+from sam2.utils.output_lock import OutputLockedError  # noqa: E402
+from sam2.utils.safe_paths import UnsafePathError  # noqa: E402
 
 #: RCMS values of the published baseline's inference command line (its flags' defaults)
 BASELINE_RCMS = {"num_prev_frames_to_promote": 4, "low_quality_threshold": 0.6}
@@ -142,7 +144,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         summary = run_inference(options_from_args(args))
-    except (DataFormatError, FileNotFoundError, NotADirectoryError) as exc:  # the split itself is unusable
+    except (DataFormatError, FileNotFoundError, NotADirectoryError, OutputLockedError, UnsafePathError) as exc:  # unusable split / output
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     if summary.primary:
         for line in summary.failure_lines():
