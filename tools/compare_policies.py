@@ -43,6 +43,7 @@ from typing import Dict, List, Optional, Sequence, Tuple  # noqa: E402
 import numpy as np  # noqa: E402
 
 from sam2.utils.atomic_files import atomic_output  # noqa: E402
+from sam2.utils.safe_paths import UnsafePathError, check_output_folder, check_outputs_apart  # noqa: E402
 
 log = logging.getLogger("compare_policies")
 
@@ -331,6 +332,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except ImportError:
             parser.error('the bar chart needs matplotlib: pip install "sam2-rcms[plot]" (or pass --no_chart)')
     out = Path(args.out)
+    try:  # the table and chart must not land in (or around) the split or the model files
+        check_output_folder(out, "--out")
+        check_outputs_apart({"--out": out}, {"--split": split, "--checkpoint": args.checkpoint or None})
+    except UnsafePathError as err:
+        parser.error(str(err))
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="compare_policies_") as work:
         runs = [run_policy(args, policy, opts[policy], Path(work)) for policy in policies]

@@ -19,6 +19,7 @@ import sys
 from sam2.data.mose_layout import DataFormatError
 from sam2.evaluation import evaluate_split, write_reports
 from sam2.evaluation.report import dataset_metrics
+from sam2.utils.safe_paths import UnsafePathError, check_output_folder, check_outputs_apart
 
 log = logging.getLogger("score")
 
@@ -44,6 +45,12 @@ def _fmt(value: float | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:  # the reports must not land in (or around) the inputs
+        check_output_folder(args.output, "--output")
+        check_outputs_apart({"--output": args.output}, {"--meta": args.meta, "--ann": args.ann, "--pred": args.pred})
+    except UnsafePathError as exc:
+        log.error("%s", exc)
+        return 2
     warnings: list[str] = []
     try:
         result = evaluate_split(

@@ -260,7 +260,31 @@ def _prompt_first_frame(stream, args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace, source=None) -> int:
-    """Track ``args.source`` (or the given live ``source``); returns the exit code."""
+    """Track ``args.source`` (or the given live ``source``); returns the exit code.
+
+    Before anything is opened: ``--out`` and ``--overlay`` may not be, hold or lie inside the
+    source, the mask or the checkpoint, and ``--out`` is locked for the run (exit code 2 otherwise).
+    """
+    from sam2.utils.output_lock import OutputLock, OutputLockedError
+    from sam2.utils.safe_paths import UnsafePathError, check_output_folder, check_outputs_apart
+
+    local_source = args.source if source is None and Path(args.source).exists() else None
+    lock = OutputLock(args.out, "tools/track_stream.py")
+    try:
+        check_output_folder(args.out, "--out")
+        check_outputs_apart({"--out": args.out, "--overlay": args.overlay},
+                            {"--source": local_source, "--mask": args.mask, "--checkpoint": args.checkpoint})
+        lock.acquire()
+    except (UnsafePathError, OutputLockedError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    try:
+        return _run_locked(args, source)
+    finally:
+        lock.release()
+
+
+def _run_locked(args: argparse.Namespace, source=None) -> int:
     from tqdm import tqdm
 
     from sam2.data.mose_layout import write_palette_png

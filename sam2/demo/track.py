@@ -9,24 +9,34 @@ config, e.g. an official one or a MOSEv2 baseline), with RCMS on or off. Outputs
     OUT/overlay.gif | .mp4     the frames with the mask tinted and outlined
 
 Every file is written atomically; an interrupted run (Ctrl-C) still leaves the masks of the
-frames done and an overlay of those frames.
+frames done and an overlay of those frames. The overlay is encoded frame by frame as the video is
+tracked (memory does not grow with the video's length).
+
+``OUT`` must be new, empty, or a folder this command wrote before (it holds the marker file
+:data:`TRACK_MARKER`); it may not be, hold or lie inside the video, the mask or the checkpoint;
+it is locked for the run (:class:`~sam2.utils.output_lock.OutputLock`).
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Iterator, Optional
 
 import numpy as np
 from PIL import Image
 
 from sam2.demo.assets import DEMO_CONFIG, resolve_checkpoint
-from sam2.utils.atomic_files import atomic_output
+from sam2.demo.overlay_video import OverlayVideo
+from sam2.utils.output_lock import OutputLock, OutputLockedError
+from sam2.utils.safe_paths import UnsafePathError, check_outputs_apart, claim_output_folder
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TrackError", "TrackResult", "TrackSettings", "iter_video_frames", "track_video"]
+__all__ = ["TRACK_MARKER", "TrackError", "TrackResult", "TrackSettings", "iter_video_frames", "track_video"]
+
+TRACK_MARKER = ".sam2-rcms-demo-track"
+"""Marker file of a ``tools/demo.py --video`` output folder (the command reuses only such folders)."""
 
 _VIDEO_EXTRA = 'pip install "sam2-rcms[video]"'
 _JPEG_SUFFIXES = (".jpg", ".jpeg")
@@ -167,26 +177,6 @@ def _overlay_picture(rgb: np.ndarray, mask: np.ndarray, max_side: int) -> Image.
     return picture
 
 
-def _write_overlay(pictures: Sequence[Image.Image], path: Path, fps: float) -> None:
-    """Write ``pictures`` as an animated GIF or an MP4 at ``path``, atomically."""
-    with atomic_output(path) as tmp:
-        if path.suffix == ".gif":
-            pictures[0].save(tmp, save_all=True, append_images=list(pictures[1:]), duration=int(round(1000 / fps)), loop=0)
-        else:
-            av = _require_av()
-            with av.open(tmp, mode="w", format="mp4") as container:
-                stream = container.add_stream("mpeg4", rate=int(round(fps)))
-                width, height = pictures[0].size
-                stream.width, stream.height = width - width % 2, height - height % 2
-                stream.pix_fmt = "yuv420p"
-                for picture in pictures:
-                    frame = av.VideoFrame.from_image(picture.crop((0, 0, stream.width, stream.height)))
-                    for packet in stream.encode(frame):
-                        container.mux(packet)
-                for packet in stream.encode():
-                    container.mux(packet)
-
-
 def _build_predictor(settings: TrackSettings):
     from sam2.build_sam import build_sam2_video_predictor
 
@@ -215,16 +205,31 @@ def track_video(settings: TrackSettings) -> TrackResult:
         TrackError: unreadable video or mask, a prompt outside the frame, a missing checkpoint
             or PyAV.
     """
+    video = Path(settings.video)
+    if video.is_file() or settings.overlay == "mp4":
+        _require_av()
+    out = Path(settings.output_dir)
+    try:
+        check_outputs_apart({"--output-dir": out}, {"--video": video, "--mask": settings.mask,
+                                                    "--checkpoint": settings.checkpoint})
+        claim_output_folder(out, TRACK_MARKER, "tools/demo.py --video", "--output-dir")
+        lock = OutputLock(out, "tools/demo.py --video")
+        lock.acquire()
+    except (UnsafePathError, OutputLockedError) as exc:
+        raise TrackError(str(exc)) from None
+    try:
+        return _track_locked(settings, video, out)
+    finally:
+        lock.release()
+
+
+def _track_locked(settings: TrackSettings, video: Path, out: Path) -> TrackResult:
     import torch
 
     from sam2.data import write_palette_png
     from sam2.data.palette import voc_palette
     from sam2.video.frame_source import FrameReadError
 
-    video = Path(settings.video)
-    if video.is_file() or settings.overlay == "mp4":
-        _require_av()
-    out = Path(settings.output_dir)
     masks_dir = out / "masks"
     masks_dir.mkdir(parents=True, exist_ok=True)
     overlay_path = out / f"overlay.{settings.overlay}"
@@ -247,7 +252,7 @@ def track_video(settings: TrackSettings) -> TrackResult:
             predictor.add_new_points_or_box(state, 0, 1, points=points, labels=labels, box=box)
 
     palette = voc_palette()
-    pictures: list[Image.Image] = []
+    overlay = OverlayVideo(overlay_path, settings.overlay, settings.fps)
     frames = iter_video_frames(video)
     tracked = 0
     interrupted = False
@@ -262,15 +267,14 @@ def track_video(settings: TrackSettings) -> TrackResult:
                 rgb = next(frames)
                 mask = (masks[list(obj_ids).index(1), 0] > 0).cpu().numpy()
                 write_palette_png(masks_dir / f"{frame_idx:05d}.png", mask.astype(np.uint8), palette)
-                pictures.append(_overlay_picture(rgb, mask, settings.max_overlay_side))
+                overlay.add(_overlay_picture(rgb, mask, settings.max_overlay_side))
                 tracked += 1
     except KeyboardInterrupt:
         interrupted = True
         logger.warning("interrupted after %d of %d frames: writing what is done", tracked, state.num_frames)
     finally:
         frames.close()
-        if pictures:
-            _write_overlay(pictures, overlay_path, settings.fps)
+        overlay.finish()  # the frames done so far, also after an error or an interrupt
     if interrupted:
         raise KeyboardInterrupt
     return TrackResult(masks_dir=masks_dir, overlay=overlay_path, num_frames=state.num_frames, num_tracked=tracked)

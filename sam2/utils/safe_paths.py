@@ -9,6 +9,7 @@ Every tool of the project goes through these before it does any work:
 * :func:`check_outputs_apart`: no output path is the same as, inside, or around an input path
   (symlinks resolved), so an output can never replace an input;
 * :func:`check_output_folder`: an output folder that exists is a folder (not a file);
+* :func:`claim_output_folder`: a tool writes only into a new, empty or its own (marked) folder;
 * :func:`read_regular_text`: a list or meta file is a regular file (a FIFO, a device or a
   folder is refused instead of blocking or reading forever).
 """
@@ -19,11 +20,14 @@ import stat
 from pathlib import Path
 from typing import Mapping, Optional, Union
 
+from sam2.utils.atomic_files import atomic_output
+
 PathLike = Union[str, os.PathLike]
 
 __all__ = [
     "UnsafePathError",
     "check_entry_name",
+    "claim_output_folder",
     "check_output_folder",
     "check_outputs_apart",
     "describe_kind",
@@ -149,3 +153,27 @@ def check_output_folder(path: PathLike, flag: str) -> None:
     kind = describe_kind(path)
     if kind not in ("missing", "a folder"):
         raise UnsafePathError(f"{flag}: {path} exists and is {kind}, not a folder; choose a folder path")
+
+
+def claim_output_folder(path: PathLike, marker: str, owner: str, flag: str) -> Path:
+    """Make ``path`` an output folder of ``owner``: new, empty, or already marked by it.
+
+    A new or empty folder gets the marker file ``marker``; a folder holding the marker is reused
+    (its contents were written by ``owner``); any other folder is refused, so a tool that later
+    replaces its own sub-folders never deletes anything it did not create.
+
+    Raises:
+        UnsafePathError: ``path`` is a file, or a folder of other files (the message says what to do).
+    """
+    folder = Path(path)
+    check_output_folder(folder, flag)
+    if folder.is_dir() and not (folder / marker).is_file() and any(folder.iterdir()):
+        raise UnsafePathError(
+            f"{flag} {folder} already holds files that {owner} did not write; it writes only into a new or "
+            f"empty folder, or one it made before (marked by {marker}): choose another {flag}"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / marker).is_file():
+        with atomic_output(folder / marker) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(f"written by {owner}; it may replace its own files in this folder\n")
+    return folder
