@@ -80,8 +80,23 @@ class OutputLock:
             return False
         return pid != os.getpid() and not _pid_alive(pid)
 
+    def _check_holder(self) -> None:
+        """Raise when a live run holds the lock; remove a stale lock (a killed run's)."""
+        holder = self._read_holder()
+        if holder is None:  # no lock (or released meanwhile)
+            return
+        if not (holder and self._is_stale(holder)):
+            raise OutputLockedError(self._locked_message(holder))
+        logger.warning("%s: taking over the lock of process %s (%s), which no longer runs",
+                       self.path, holder.get("pid"), holder.get("tool"))
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
     def acquire(self) -> None:
-        """Take the lock or raise :class:`OutputLockedError`."""
+        """Take the lock or raise :class:`OutputLockedError` (nothing is written into a folder in use)."""
+        self._check_holder()
         self.folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f"{LOCK_NAME}.", dir=self.folder)
         try:
@@ -94,19 +109,7 @@ class OutputLock:
                     self._held = True
                     return
                 except FileExistsError:
-                    pass
-                holder = self._read_holder()
-                if holder is None:  # released meanwhile
-                    continue
-                if holder and self._is_stale(holder):
-                    logger.warning("%s: taking over the lock of process %s (%s), which no longer runs",
-                                   self.path, holder.get("pid"), holder.get("tool"))
-                    try:
-                        os.unlink(self.path)
-                    except FileNotFoundError:
-                        pass
-                    continue
-                raise OutputLockedError(self._locked_message(holder))
+                    self._check_holder()  # another run got there first: raises unless it is stale
             raise OutputLockedError(self._locked_message(self._read_holder() or {}))
         finally:
             os.unlink(tmp)
