@@ -166,3 +166,27 @@ def test_synthetic_overwrite_replaces_its_own_split(tmp_path):
     assert (root / SPLIT_MARKER).is_file()
     write_synthetic_split(root, config, overwrite=True)
     assert sorted(os.listdir(root)) == sorted([SPLIT_MARKER, "Annotations", "JPEGImages", "meta.json"])
+
+
+def test_stream_tool_refuses_out_equal_to_its_source(split, capsys):
+    import track_stream
+
+    frames = split / "JPEGImages" / "a"
+    before = snapshot(split)
+    code = track_stream.main(["--source", str(frames), "--out", str(frames), "--points", "4,4", "--no-progress"])
+    assert code == 2
+    assert f"error: --out {frames} is the same path as --source {frames}" in capsys.readouterr().err
+    assert snapshot(split) == before
+
+
+def test_policy_comparison_refuses_out_inside_its_split(split, capsys):
+    import compare_policies
+
+    (split / "meta.json").write_text('{"videos": {}}')
+    before = snapshot(split)
+    with pytest.raises(SystemExit) as stop:
+        compare_policies.main(["--split", str(split), "--config", "configs/sam2.1/sam2.1_hiera_demo.yaml",
+                               "--out", str(split / "Annotations"), "--no_chart"])
+    assert stop.value.code == 2
+    assert f"--out {split / 'Annotations'} lies inside --split {split}" in capsys.readouterr().err
+    assert snapshot(split) == before
