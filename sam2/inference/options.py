@@ -4,11 +4,12 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 
-from sam2.utils.safe_paths import UnsafePathError, check_output_folder, check_outputs_apart
+from sam2.utils.safe_paths import UnsafePathError, check_output_folder, check_outputs_apart, describe_kind
 
 _Path = Union[str, os.PathLike, None]
 
@@ -21,7 +22,8 @@ def check_run_paths(
 
     Outputs (``--output_mask_dir``, ``--zip``, ``--rcms_record_dir``) may not be, lie inside or
     hold an input (``--base_video_dir``, ``--input_mask_dir``, ``--video_list_file``,
-    ``--sam2_checkpoint``), symlinks resolved; an existing output folder must be a folder;
+    ``--sam2_checkpoint``), symlinks resolved; an existing output folder must be a folder; an
+    existing ``--zip`` must be a zip file (a previous submission; any other file is kept);
     ``--score_thresh`` must be a finite number.
 
     Raises:
@@ -33,8 +35,13 @@ def check_run_paths(
     check_output_folder(output_mask_dir, "--output_mask_dir")
     if rcms_record_dir is not None:
         check_output_folder(rcms_record_dir, "--rcms_record_dir")
-    if zip_path is not None and Path(zip_path).is_dir():
-        raise UnsafePathError(f"--zip: {zip_path} is a folder; give the path of the zip file to write")
+    if zip_path is not None:
+        kind = describe_kind(zip_path)
+        if kind not in ("missing", "a regular file"):
+            raise UnsafePathError(f"--zip: {zip_path} is {kind}; give the path of the zip file to write")
+        if kind == "a regular file" and not zipfile.is_zipfile(zip_path):
+            raise UnsafePathError(f"--zip: {zip_path} exists and is not a zip file; it is not replaced "
+                                  "(choose another path)")
     check_outputs_apart(
         {"--output_mask_dir": output_mask_dir, "--zip": zip_path, "--rcms_record_dir": rcms_record_dir},
         {"--base_video_dir": base_video_dir, "--input_mask_dir": input_mask_dir,

@@ -190,3 +190,12 @@ def test_policy_comparison_refuses_out_inside_its_split(split, capsys):
     assert stop.value.code == 2
     assert f"--out {split / 'Annotations'} lies inside --split {split}" in capsys.readouterr().err
     assert snapshot(split) == before
+
+
+def test_zip_over_a_file_that_is_not_a_zip_is_refused(split, tmp_path, capsys):
+    thesis = tmp_path / "thesis.pdf"
+    thesis.write_bytes(b"%PDF-1.7 years of work")
+    before = snapshot(tmp_path)
+    err = _refused(vos_inference_ddp, _argv(split, tmp_path / "out", "--zip", str(thesis)), capsys)
+    assert f"--zip: {thesis} exists and is not a zip file; it is not replaced (choose another path)" in err
+    assert snapshot(tmp_path) == before
