@@ -28,6 +28,7 @@ Exit codes: 0 done, 1 a runtime error (named on stderr), 2 bad arguments, 130 in
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import math
@@ -87,6 +88,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--checkpoint", default=None,
                    help="checkpoint (default: the shipped sam2/checkpoints/sam2.1_hiera_demo.pt)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--apply-postprocessing", action="store_true",
+                   help="SAM 2 post-processing (hole filling, stability fallback), as the "
+                        "--apply_postprocessing of tools/vos_inference.py (default: off, as there)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--png", action="store_true", help="write per-frame PNGs (default without --overlay)")
     p.add_argument("--overlay", type=Path, help="overlay video to write (.mp4, .mkv, .mov)")
@@ -106,6 +110,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         p.error("give a first-frame prompt: --mask, --points or --box")
     if args.mask is not None and (args.points or args.box is not None):
         p.error("--mask cannot be combined with --points / --box")
+    if not 1 <= args.obj_id <= 255:
+        p.error(f"--obj-id {args.obj_id}: object ids are 1..255 (the value written in the PNGs)")
     if args.max_frames is not None and args.max_frames < 1:
         p.error("--max-frames must be >= 1")
     if args.overlay is not None and args.overlay.suffix.lower() not in (".mp4", ".mkv", ".mov"):
@@ -143,18 +149,6 @@ def read_prompt_mask(path: Path, size: Tuple[int, int]) -> Dict[int, np.ndarray]
     if not values:
         raise SystemExit(f"error: --mask {path} is empty (no object pixel)")
     return {v: arr == v for v in values}
-
-
-def ids_from_logits(obj_ids: List[int], logits) -> np.ndarray:
-    """``[H, W]`` uint8 object ids: per pixel the object with the highest positive logit."""
-    scores = logits[:, 0].float().cpu().numpy()
-    height, width = scores.shape[-2:]
-    if scores.shape[0] == 0:
-        return np.zeros((height, width), np.uint8)
-    best = scores.argmax(axis=0)
-    ids = np.asarray(obj_ids, dtype=np.int64)[best]
-    ids[scores.max(axis=0) <= 0] = 0
-    return ids.clip(0, 255).astype(np.uint8)
 
 
 class OverlayWriter:
@@ -241,7 +235,25 @@ def _build_predictor(args: argparse.Namespace):
         raise SystemExit(f"error: --config {args.config}: {exc}") from None
     except FileNotFoundError as exc:
         raise SystemExit(f"error: {exc}") from None
-    return build_sam2_video_predictor(args.config, str(checkpoint), device=args.device)
+    # post-processing as tools/vos_inference.py's flag says (off by default): the same video,
+    # prompt, model and policy give the same masks through every tool
+    return build_sam2_video_predictor(args.config, str(checkpoint), device=args.device,
+                                      apply_postprocessing=args.apply_postprocessing)
+
+
+def _is_finite(source) -> bool:
+    """Whether ``source`` is a file or a folder read once (its end will come), not a live one."""
+    from sam2.video.live_sources import AVSource, ImageFolderSource
+
+    if isinstance(source, ImageFolderSource):
+        return not source.follow
+    return isinstance(source, AVSource) and not source.target.live
+
+
+def _look_ahead(feed, limit: int) -> Tuple[List, Optional[int]]:
+    """Up to ``limit`` first frames of ``feed``, and the video's length when it ends before."""
+    frames = list(itertools.islice(feed, limit))
+    return frames, (len(frames) if len(frames) < limit else None)
 
 
 def _prompt_first_frame(stream, args: argparse.Namespace):
@@ -265,6 +277,7 @@ def run(args: argparse.Namespace, source=None) -> int:
 
     from sam2.data.mose_layout import write_palette_png
     from sam2.demo.visualize import overlay_ids
+    from sam2.inference.masks import resolve_labels
     from sam2.video.live_feed import FrameFeed
     from sam2.video.live_sources import LiveSourceError, MissingExtraError, open_live_source
     from sam2.video.stream import StreamFrameError, open_stream
@@ -293,7 +306,7 @@ def run(args: argparse.Namespace, source=None) -> int:
 
     def emit(frame, result) -> None:
         nonlocal last_log
-        ids = ids_from_logits(result.obj_ids, result.logits)
+        ids = resolve_labels(result.logits, result.obj_ids, 0.0)
         if args.png:
             write_palette_png(mask_dir / f"{frame.name}.png", ids)
         if overlay is not None:
@@ -307,8 +320,14 @@ def run(args: argparse.Namespace, source=None) -> int:
             logger.info("frame %s: %.1f fps, %d dropped", frame.name, fps, len(feed.dropped))
 
     try:
+        # a file or folder shorter than the model's object-pointer window: its length bounds
+        # that window, as when the same video is tracked offline (tools/vos_inference.py)
+        limit = int(getattr(predictor, "max_obj_ptrs_in_encoder", 0))
+        ahead, num_frames = (_look_ahead(feed, limit) if _is_finite(source) and not args.drop_late
+                             and limit > 0 else ([], None))
+        frames = itertools.chain(ahead, feed)
         try:
-            first = next(feed)
+            first = next(frames)
         except StopIteration:
             raise LiveSourceError(f"{args.source} produced no frame") from None
         if args.png:
@@ -316,9 +335,9 @@ def run(args: argparse.Namespace, source=None) -> int:
         if args.overlay is not None:
             fps = args.overlay_fps or _source_fps(source) or 25.0
             overlay = OverlayWriter(args.overlay, first.size[0], first.size[1], fps)
-        stream = open_stream(predictor, first.image)
+        stream = open_stream(predictor, first.image, num_frames=num_frames)
         emit(first, _prompt_first_frame(stream, args))
-        for frame in feed:
+        for frame in frames:
             if args.max_frames is not None and summary["frames_tracked"] >= args.max_frames:
                 break
             emit(frame, stream.push(frame))
