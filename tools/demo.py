@@ -9,8 +9,9 @@ Your own video: track one object prompted on the first frame::
     python tools/demo.py --video frames/ --mask first_frame.png --checkpoint sam2.1_hiera_base_plus.pt \\
         --config configs/sam2.1/sam2.1_hiera_b+.yaml
 
-``--video`` is a folder of JPEG frames (00000.jpg, ...) or a video file (MP4 and the like, read
-with PyAV: ``pip install "sam2-rcms[video]"``). Writes ``OUT/masks/*.png`` (one mask per frame)
+``--video`` is a folder of JPEG / PNG frames (00000.jpg, ...) or a video file (MP4 and the like,
+read with PyAV: ``pip install "sam2-rcms[video]"``), read and tracked as ``tools/vos_inference.py``
+and ``tools/track_stream.py`` do (same masks). Writes ``OUT/masks/*.png`` (one mask per frame)
 and ``OUT/overlay.gif`` (or ``--overlay mp4``), with a progress bar; an interrupted run leaves
 the masks done so far and an overlay of those frames.
 
@@ -71,12 +72,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="output folder (default: demo_track/ with --video, demo_output/ otherwise)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     own = p.add_argument_group("your own video")
-    own.add_argument("--video", type=Path, default=None, help="folder of JPEG frames or a video file (MP4, ...)")
+    own.add_argument("--video", type=Path, default=None, help="folder of JPEG / PNG frames or a video file (MP4, ...)")
     own.add_argument("--points", type=_point, nargs="+", default=(), metavar="X,Y[,LABEL]",
                      help="first-frame clicks in pixels (LABEL 1 = object, default; 0 = background)")
     own.add_argument("--box", type=_box, default=None, metavar="X0,Y0,X1,Y1", help="first-frame box in pixels")
     own.add_argument("--mask", type=Path, default=None, help="first-frame mask image (non-zero = the object)")
     own.add_argument("--rcms", choices=("on", "off"), default="on", help="RCMS memory selection (default: on)")
+    own.add_argument("--apply-postprocessing", action="store_true",
+                     help="SAM 2 post-processing (hole filling, stability fallback), as the "
+                          "--apply_postprocessing of tools/vos_inference.py (default: off, as there)")
     own.add_argument("--overlay", choices=("gif", "mp4"), default="gif", help="overlay video format (mp4 needs PyAV)")
     own.add_argument("--fps", type=float, default=8.0, help="frame rate of the overlay")
     held = p.add_argument_group("held-out scores (without --video)")
@@ -107,6 +111,7 @@ def track_main(args: argparse.Namespace) -> int:
             checkpoint=args.checkpoint,
             config=args.config,
             rcms=args.rcms == "on",
+            apply_postprocessing=args.apply_postprocessing,
             overlay=args.overlay,
             fps=args.fps,
             show_progress=not args.no_progress,
