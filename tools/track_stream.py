@@ -28,14 +28,13 @@ Exit codes: 0 done, 1 a runtime error (named on stderr), 2 bad arguments, 130 in
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import logging
 import math
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -250,10 +249,29 @@ def _is_finite(source) -> bool:
     return isinstance(source, AVSource) and not source.target.live
 
 
-def _look_ahead(feed, limit: int) -> Tuple[List, Optional[int]]:
-    """Up to ``limit`` first frames of ``feed``, and the video's length when it ends before."""
-    frames = list(itertools.islice(feed, limit))
-    return frames, (len(frames) if len(frames) < limit else None)
+def _look_ahead(feed, limit: int) -> Tuple[Iterator, Optional[int]]:
+    """``feed``'s frames, and the video's length when it ends within the first ``limit``
+    frames (else ``None``). An error met while looking ahead is raised after the frames read
+    before it, where it would have been raised without looking ahead."""
+    ahead: List = []
+    error: Optional[Exception] = None
+    try:
+        for frame in feed:
+            ahead.append(frame)
+            if len(ahead) >= limit:
+                break
+        else:
+            return iter(ahead), (len(ahead) or None)
+    except Exception as err:  # a corrupt frame (on_corrupt="error"), a size change, ...
+        error = err
+
+    def frames() -> Iterator:
+        yield from ahead
+        if error is not None:
+            raise error
+        yield from feed
+
+    return frames(), None
 
 
 def _prompt_first_frame(stream, args: argparse.Namespace):
@@ -323,9 +341,8 @@ def run(args: argparse.Namespace, source=None) -> int:
         # a file or folder shorter than the model's object-pointer window: its length bounds
         # that window, as when the same video is tracked offline (tools/vos_inference.py)
         limit = int(getattr(predictor, "max_obj_ptrs_in_encoder", 0))
-        ahead, num_frames = (_look_ahead(feed, limit) if _is_finite(source) and not args.drop_late
-                             and limit > 0 else ([], None))
-        frames = itertools.chain(ahead, feed)
+        frames, num_frames = (_look_ahead(feed, limit) if _is_finite(source) and not args.drop_late
+                              and limit > 0 else (iter(feed), None))
         try:
             first = next(frames)
         except StopIteration:
