@@ -19,6 +19,9 @@ written atomically; ``--png``, the default when there is no ``--overlay``), an o
 (``--overlay``; fragmented MP4, so even a killed run leaves a playable file), and
 ``OUT/summary.json`` at the end. A progress bar shows the live frames per second.
 
+The masks are those of ``tools/vos_inference.py`` for the same video, prompt, model and policy
+(post-processing off unless ``--apply-postprocessing``, as there).
+
 ``--drop-late`` keeps only the newest frame when frames arrive faster than they are tracked
 (cameras, streams); by default every frame is tracked in order (files, folders).
 Ctrl-C stops cleanly: every PNG written so far is complete, the overlay video is closed
