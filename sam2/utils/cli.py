@@ -45,8 +45,10 @@ class ToolError(Exception):
 
 
 def add_output_flag(parser: argparse.ArgumentParser, *, required: bool = False,
-                    default: Optional[str] = None, what: str = "output folder") -> None:
-    """``--output`` (aliases ``--out``, ``--output-dir``) into ``args.output`` (a ``Path`` or None).
+                    default: Optional[str] = None, what: str = "output folder",
+                    short: Optional[str] = None) -> None:
+    """``--output`` (aliases ``--out``, ``--output-dir``, and ``short`` such as ``-o`` where a tool
+    had it) into ``args.output`` (a ``Path`` or None).
 
     ``default`` is the folder used when the flag is absent, as the help states it (the tool applies
     it; ``args.output`` stays None so the tool can tell).
@@ -55,7 +57,8 @@ def add_output_flag(parser: argparse.ArgumentParser, *, required: bool = False,
         note = "required"
     else:
         note = f"default: {default}" if default is not None else "default: none"
-    parser.add_argument(*OUTPUT_FLAGS, dest="output", type=Path, required=required, default=None,
+    flags = OUTPUT_FLAGS + ((short,) if short else ())
+    parser.add_argument(*flags, dest="output", type=Path, required=required, default=None,
                         metavar="DIR", help=f"{what} ({note}; --out and --output-dir are aliases)")
 
 
