@@ -59,7 +59,7 @@ def add_output_flag(parser: argparse.ArgumentParser, *, required: bool = False,
         note = f"default: {default}" if default is not None else "default: none"
     flags = OUTPUT_FLAGS + ((short,) if short else ())
     parser.add_argument(*flags, dest="output", type=Path, required=required, default=None,
-                        metavar="DIR", help=f"{what} ({note}; --out and --output-dir are aliases)")
+                        metavar="DIR", help=f"{what} ({note}); --out and --output-dir are aliases")
 
 
 def add_progress_flag(parser: argparse.ArgumentParser) -> None:
