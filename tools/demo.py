@@ -98,7 +98,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def track_main(args: argparse.Namespace, argv: list[str]) -> int:
-    from sam2.demo.track import TrackError, TrackSettings, model_choice, track_video
+    from sam2.demo.assets import choose_model
+    from sam2.demo.track import TrackError, TrackSettings, track_video
 
     try:
         settings = TrackSettings(
@@ -116,11 +117,14 @@ def track_main(args: argparse.Namespace, argv: list[str]) -> int:
             fps=args.fps,
             show_progress=not args.no_progress,
         )
-    except ValueError as exc:
+        choice = choose_model(settings.model, settings.config, settings.checkpoint)
+    except ValueError as exc:  # bad flags, an unknown model id, a config without a checkpoint
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (OSError, ImportError, RuntimeError) as exc:  # a missing file, the hub extra or download
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     try:
-        choice = model_choice(settings)
         if choice.is_shipped_demo_model:
             print(demo_model_notice("tools/demo.py", argv), file=sys.stderr)
         result = track_video(settings, choice)

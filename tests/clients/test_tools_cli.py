@@ -38,7 +38,7 @@ TOOLS = {
 
 def _load(relpath: str):
     path = ROOT / relpath
-    sys.path.insert(0, str(path.parent))  # the examples import their _common helper
+    sys.path.insert(0, str(path.parent))  # the examples import their _common module
     try:
         spec = importlib.util.spec_from_file_location("cli_test_" + path.stem, path)
         module = importlib.util.module_from_spec(spec)
@@ -169,6 +169,18 @@ def test_demo_video_loads_what_its_help_states(monkeypatch, capsys, tmp_path):
     note = capsys.readouterr().err
     assert "note: the embedded demo model was trained on synthetic shapes" in note
     assert "python tools/demo.py --video frames --points 1,1 --model facebook/sam2.1-hiera-tiny" in note
+
+
+def test_demo_video_refuses_bad_model_flags_with_code_2(tmp_path, capsys):
+    tool = _load("tools/demo.py")
+    base = ["--video", str(tmp_path), "--points", "1,1", "--output", str(tmp_path / "o")]
+    assert tool.main(base + ["--model", "facebook/sam2.1-hiera-huge"]) == 2
+    assert "'facebook/sam2.1-hiera-huge'" in capsys.readouterr().err
+    assert tool.main(base + ["--model", "facebook/sam2.1-hiera-tiny", "--checkpoint", "x.pt"]) == 2
+    assert "--model" in capsys.readouterr().err
+    assert tool.main(base + ["--checkpoint", str(tmp_path / "nope.pt")]) == 1
+    assert "nope.pt" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # refused before anything is written
 
 
 def test_demo_scores_use_the_stated_defaults(monkeypatch, capsys):
