@@ -6,13 +6,15 @@
     python tools/track_stream.py --source rtsp://cam/live --box 10,20,200,180 --out OUT \\
         --overlay OUT/overlay.mp4 --drop-late
     python tools/track_stream.py --source camera:0 --points 320,240 --out OUT --overlay live.mp4
+    python tools/track_stream.py --source VIDEO.mp4 --points 210,350 --out OUT --model facebook/sam2.1-hiera-tiny
 
 Sources: a video file (PyAV, ``pip install "sam2-rcms[video]"``), a folder of images (in
 order; ``--follow`` keeps watching it for new images), an ``rtsp://`` (or http, udp, ...) URL,
 or ``camera:N``. The first frame is prompted with ``--mask`` (a PNG of the first frame's size:
 palette / grey values are object ids, a black-and-white mask is object 1), ``--points
 X,Y[,LABEL]`` (repeatable; label 1 positive, 0 negative) and / or ``--box X0,Y0,X1,Y1`` (both
-for ``--obj-id``, default 1), in frame pixels.
+for ``--obj-id``, default 1), in frame pixels. The model is the embedded demo model unless
+``--model ID`` (an official Hugging Face id) or ``--config`` / ``--checkpoint`` name another.
 
 Outputs, written while it runs: ``OUT/masks/<frame>.png`` palette PNGs of object ids (each
 written atomically; ``--png``, the default when there is no ``--overlay``), an overlay video
@@ -41,7 +43,8 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from sam2.demo.assets import DEMO_CONFIG
+from sam2.demo.assets import DEFAULT_CHECKPOINT_HELP, DEMO_CONFIG
+from sam2.utils import cli
 
 logger = logging.getLogger("track_stream")
 
@@ -86,14 +89,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help="a click on the first frame (repeatable)")
     p.add_argument("--box", type=_box, metavar="X0,Y0,X1,Y1", help="a box on the first frame")
     p.add_argument("--obj-id", type=int, default=1, help="object id of --points / --box (default 1)")
-    p.add_argument("--config", default=DEFAULT_CONFIG, help=f"model config (default {DEFAULT_CONFIG})")
-    p.add_argument("--checkpoint", default=None,
-                   help="checkpoint (default: the shipped sam2/checkpoints/sam2.1_hiera_demo.pt)")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    cli.add_model_flags(p, config_default=DEFAULT_CONFIG, checkpoint_default=DEFAULT_CHECKPOINT_HELP)
+    cli.add_device_flag(p)
+    cli.add_output_flag(p, required=True)
     p.add_argument("--apply-postprocessing", action="store_true",
                    help="SAM 2 post-processing (hole filling, stability fallback), as the "
                         "--apply_postprocessing of tools/vos_inference.py (default: off, as there)")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--png", action="store_true", help="write per-frame PNGs (default without --overlay)")
     p.add_argument("--overlay", type=Path, help="overlay video to write (.mp4, .mkv, .mov)")
     p.add_argument("--overlay-fps", type=float, default=None,
@@ -106,8 +107,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--idle-timeout", type=float, default=None,
                    help="--follow: stop after this many seconds without a new image")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines instead)")
+    cli.add_progress_flag(p)
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = p.parse_args(argv)
+    args.argv = argv  # the command line, for the note that names the official model instead
     if args.mask is None and not args.points and args.box is None:
         p.error("give a first-frame prompt: --mask, --points or --box")
     if args.mask is not None and (args.points or args.box is not None):
@@ -229,17 +232,20 @@ class _Rate:
 
 def _build_predictor(args: argparse.Namespace):
     from sam2.build_sam import build_sam2_video_predictor
-    from sam2.demo.assets import resolve_checkpoint
+    from sam2.demo.assets import choose_model, demo_model_notice
 
+    device = cli.resolve_device(args.device)
     try:
-        checkpoint = resolve_checkpoint(args.checkpoint, args.config)
+        choice = choose_model(args.model, args.config, args.checkpoint, DEFAULT_CONFIG)
     except ValueError as exc:
-        raise SystemExit(f"error: --config {args.config}: {exc}") from None
-    except FileNotFoundError as exc:
-        raise SystemExit(f"error: {exc}") from None
+        raise cli.ToolError(str(exc), cli.EXIT_USAGE) from None
+    except (OSError, ImportError, RuntimeError) as exc:
+        raise cli.ToolError(str(exc)) from None
+    if choice.is_shipped_demo_model:
+        print(demo_model_notice("tools/track_stream.py", getattr(args, "argv", [])), file=sys.stderr)
     # post-processing as tools/vos_inference.py's flag says (off by default): the same video,
     # prompt, model and policy give the same masks through every tool
-    return build_sam2_video_predictor(args.config, str(checkpoint), device=args.device,
+    return build_sam2_video_predictor(choice.config, str(choice.checkpoint), device=device,
                                       apply_postprocessing=args.apply_postprocessing)
 
 
@@ -312,7 +318,7 @@ def run(args: argparse.Namespace, source=None) -> int:
         return 1
     predictor = _build_predictor(args)
     feed = FrameFeed(source, policy="latest" if args.drop_late else "all", capacity=4)
-    mask_dir = args.out / "masks"
+    mask_dir = args.output / "masks"
     overlay: Optional[OverlayWriter] = None
     stream = None
     summary = {"source": str(args.source), "frames_tracked": 0, "dropped_frames": [],
@@ -383,8 +389,8 @@ def run(args: argparse.Namespace, source=None) -> int:
             for s in getattr(source, "skipped", [])]
         summary["seconds"] = round(elapsed, 3)
         summary["mean_fps"] = round(summary["frames_tracked"] / elapsed, 3) if elapsed > 0 else None
-        args.out.mkdir(parents=True, exist_ok=True)
-        _write_json(args.out / "summary.json", summary)
+        args.output.mkdir(parents=True, exist_ok=True)
+        _write_json(args.output / "summary.json", summary)
     logger.info("%d frames tracked (%.2f fps), %d dropped, %d skipped", summary["frames_tracked"],
                 summary["mean_fps"] or 0.0, len(summary["dropped_frames"]),
                 len(summary["skipped_frames"]))
@@ -408,4 +414,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run_main(main))

@@ -3,9 +3,11 @@
 The video is a folder of JPEG / PNG frames named by their numbers (the rules of
 :mod:`sam2.data.frame_files`) or a video file (MP4 and the like, decoded with PyAV: the
 ``video`` extra); it is read, prompted and tracked as ``tools/vos_inference.py`` and
-``tools/track_stream.py`` read it, so the three write the same masks. The object is prompted on the first frame with clicks, a box or a mask, then
-tracked by the video predictor (the shipped demo model by default, or any SAM 2.1 checkpoint and
-config, e.g. an official one or a MOSEv2 baseline), with RCMS on or off. Outputs::
+``tools/track_stream.py`` read it, so the three write the same masks. The object is
+prompted on the first frame with clicks, a box or a mask, then tracked by the video
+predictor (the shipped demo model by default, an official model by its Hugging Face id,
+or any SAM 2.1 checkpoint and config, e.g. a MOSEv2 baseline), with RCMS on or off.
+Outputs::
 
     OUT/masks/<frame>.png      per-frame masks (palette PNG, object id 1), one per frame, named
                                after the frame file (a video file: 00000.png, ...)
@@ -25,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from sam2.data.errors import DataFormatError
-from sam2.demo.assets import DEMO_CONFIG, resolve_checkpoint
+from sam2.demo.assets import ModelChoice, choose_model
 from sam2.utils.atomic_files import atomic_output
 
 logger = logging.getLogger(__name__)
@@ -50,7 +52,10 @@ class TrackSettings:
             object, 0 = background).
         box: ``(x0, y0, x1, y1)`` in video pixels on the first frame.
         mask: a first-frame mask image (non-zero pixels = the object), the video's size.
-        checkpoint, config: the model; None / the demo config = the shipped demo model.
+        checkpoint, config: the model; None = the shipped demo model (the demo config, the
+            shipped checkpoint of the config).
+        model: an official Hugging Face id instead of ``checkpoint`` / ``config``.
+        device: torch device name (``cuda`` / ``cpu``, ...).
         rcms: RCMS on (N and tau of the published RCMS configs: 4 and 0.6) or off.
         apply_postprocessing: SAM 2 post-processing (hole filling, stability fallback), as
             ``tools/vos_inference.py --apply_postprocessing``; off by default, as there.
@@ -66,7 +71,9 @@ class TrackSettings:
     box: Optional[tuple[float, float, float, float]] = None
     mask: Optional[Path] = None
     checkpoint: Optional[Path] = None
-    config: str = DEMO_CONFIG
+    config: Optional[str] = None
+    model: Optional[str] = None
+    device: str = "cpu"
     rcms: bool = True
     apply_postprocessing: bool = False
     overlay: str = "gif"
@@ -200,13 +207,21 @@ def _write_overlay(pictures: Sequence[Image.Image], path: Path, fps: float) -> N
                     container.mux(packet)
 
 
-def _build_predictor(settings: TrackSettings):
+def model_choice(settings: TrackSettings) -> ModelChoice:
+    """The model ``settings`` name (see :func:`sam2.demo.assets.choose_model`).
+
+    Raises:
+        TrackError: a bad choice or a checkpoint that cannot be had, named.
+    """
+    try:
+        return choose_model(settings.model, settings.config, settings.checkpoint)
+    except (ValueError, OSError, ImportError, RuntimeError) as exc:
+        raise TrackError(str(exc)) from None
+
+
+def _build_predictor(settings: TrackSettings, choice: ModelChoice):
     from sam2.build_sam import build_sam2_video_predictor
 
-    try:
-        checkpoint = resolve_checkpoint(settings.checkpoint, settings.config)
-    except (ValueError, FileNotFoundError) as exc:
-        raise TrackError(str(exc)) from None
     if settings.rcms:  # the published RCMS configs' N and tau, as in the held-out demo's RCMS-on run
         from sam2.demo.pipeline import rcms_reference
 
@@ -215,15 +230,13 @@ def _build_predictor(settings: TrackSettings):
                 "low_quality_threshold": float(reference["low_quality_threshold"])}
     else:
         rcms = {"num_prev_frames_to_promote": 0}
-    import torch
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    return build_sam2_video_predictor(settings.config, str(checkpoint), device=device,
+    return build_sam2_video_predictor(choice.config, str(choice.checkpoint), device=settings.device,
                                       apply_postprocessing=settings.apply_postprocessing, **rcms)
 
 
-def track_video(settings: TrackSettings) -> TrackResult:
-    """Prompt the object on the first frame and track it through the video (see module doc).
+def track_video(settings: TrackSettings, choice: Optional[ModelChoice] = None) -> TrackResult:
+    """Prompt the object on the first frame and track it through the video (see module doc);
+    ``choice`` is the model (default: :func:`model_choice` of ``settings``).
 
     Raises:
         TrackError: unreadable video or mask, a prompt outside the frame, a missing checkpoint
@@ -243,7 +256,7 @@ def track_video(settings: TrackSettings) -> TrackResult:
     masks_dir = out / "masks"
     masks_dir.mkdir(parents=True, exist_ok=True)
     overlay_path = out / f"overlay.{settings.overlay}"
-    predictor = _build_predictor(settings)
+    predictor = _build_predictor(settings, choice if choice is not None else model_choice(settings))
     try:
         state = predictor.init_state(str(video))
     except FrameReadError as exc:
@@ -267,7 +280,7 @@ def track_video(settings: TrackSettings) -> TrackResult:
     frames = iter_video_frames(video)
     tracked = 0
     interrupted = False
-    outputs = predictor.propagate_in_video(state)
+    outputs = predictor.propagate_in_video(state, progress=False)  # this run's own bar, below
     if settings.show_progress:
         from tqdm import tqdm
 
