@@ -65,6 +65,8 @@ class DemoSettings:
             single-threaded workers are much faster than one two-threaded one on a busy machine).
         show_progress: tqdm bars.
         pictures: write the GIF and the strip.
+        device: ``"auto"`` (one CUDA worker when CUDA is available, else CPU workers), ``"cpu"``
+            or a CUDA device name.
     """
 
     output_dir: Path = Path("demo_output")
@@ -81,6 +83,7 @@ class DemoSettings:
     num_workers: int = 2
     show_progress: bool = True
     pictures: bool = True
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         if self.num_videos < 1:
@@ -162,10 +165,12 @@ def make_heldout_split(settings: DemoSettings) -> Path:
     return write_synthetic_split(root, config, overwrite=True, progress=settings.show_progress)
 
 
-def _inference_device_args() -> dict:
+def _inference_device_args(device: str) -> dict:
     import torch
 
-    return {"num_gpus": 1} if torch.cuda.is_available() else {"num_gpus": 0}
+    if device == "auto":
+        return {"num_gpus": 1} if torch.cuda.is_available() else {"num_gpus": 0}
+    return {"num_gpus": 1} if device.startswith("cuda") else {"num_gpus": 0}
 
 
 def run_predictions(settings: DemoSettings, data_dir: Path, checkpoint: Path, rcms_on: bool) -> Path:
@@ -195,7 +200,7 @@ def run_predictions(settings: DemoSettings, data_dir: Path, checkpoint: Path, rc
         num_workers=settings.num_workers,
         rcms_record_dir=record_dir if rcms_on else None,
         show_progress=settings.show_progress,
-        **_inference_device_args(),
+        **_inference_device_args(settings.device),
     )
     logger.info("inference with RCMS %s -> %s", "on" if rcms_on else "off", pred_dir)
     summary = run_inference(options)

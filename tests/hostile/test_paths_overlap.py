@@ -12,6 +12,7 @@ from edge_helpers import REPO, make_split, snapshot
 
 from sam2.inference.app import run_inference
 from sam2.inference.options import InferenceOptions
+from sam2.utils import cli
 from sam2.utils.safe_paths import UnsafePathError
 
 sys.path.insert(0, str(REPO / "tools"))
@@ -135,13 +136,15 @@ def test_library_run_refuses_nan_threshold(split, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_scorer_output_equal_to_predictions_is_refused(split, tmp_path, caplog):
+def test_scorer_output_equal_to_predictions_is_refused(split, tmp_path, capsys):
     (split / "meta.json").write_text('{"videos": {}}')
     before = snapshot(split)
-    code = score_tool.main(["--meta", str(split / "meta.json"), "--ann", str(split / "Annotations"),
-                            "--pred", str(split / "Annotations"), "--output", str(split / "Annotations"), "--no-progress"])
+    code = cli.run_main(score_tool.main, ["--meta", str(split / "meta.json"), "--ann", str(split / "Annotations"),
+                                          "--pred", str(split / "Annotations"), "--output", str(split / "Annotations"),
+                                          "--no-progress"])
     assert code == 2
-    assert f"--output {split / 'Annotations'} is the same path as --ann {split / 'Annotations'}" in caplog.text
+    assert (f"error: --output {split / 'Annotations'} is the same path as --ann {split / 'Annotations'}"
+            in capsys.readouterr().err)
     assert snapshot(split) == before
 
 
@@ -173,9 +176,10 @@ def test_stream_tool_refuses_out_equal_to_its_source(split, capsys):
 
     frames = split / "JPEGImages" / "a"
     before = snapshot(split)
-    code = track_stream.main(["--source", str(frames), "--out", str(frames), "--points", "4,4", "--no-progress"])
+    code = cli.run_main(track_stream.main, ["--source", str(frames), "--output", str(frames), "--points", "4,4",
+                                            "--no-progress"])
     assert code == 2
-    assert f"error: --out {frames} is the same path as --source {frames}" in capsys.readouterr().err
+    assert f"error: --output {frames} is the same path as --source {frames}" in capsys.readouterr().err
     assert snapshot(split) == before
 
 
@@ -186,9 +190,9 @@ def test_policy_comparison_refuses_out_inside_its_split(split, capsys):
     before = snapshot(split)
     with pytest.raises(SystemExit) as stop:
         compare_policies.main(["--split", str(split), "--config", "configs/sam2.1/sam2.1_hiera_demo.yaml",
-                               "--out", str(split / "Annotations"), "--no_chart"])
+                               "--output", str(split / "Annotations"), "--no_chart"])
     assert stop.value.code == 2
-    assert f"--out {split / 'Annotations'} lies inside --split {split}" in capsys.readouterr().err
+    assert f"--output {split / 'Annotations'} lies inside --split {split}" in capsys.readouterr().err
     assert snapshot(split) == before
 
 
