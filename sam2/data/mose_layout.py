@@ -9,6 +9,10 @@ Layout::
                                                or a dict keyed by id strings
     <list file>                                optional, one video name per line
 
+Video names (list file, ``meta.json`` keys, folder names) are plain names: no ``/``, ``..``,
+absolute paths, control characters or hidden names, and a list names a video once
+(:func:`sam2.utils.safe_paths.check_entry_name`); list and meta files must be regular files.
+
 Which files are frames and their order follow :mod:`sam2.data.frame_files` (the rules the video
 predictor's reader uses too): sorted by the integer value of the file stem; a stem that is not an
 integer, or two files with the same number, is an error naming the file(s); dot-files are
