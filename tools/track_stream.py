@@ -305,8 +305,10 @@ def run(args: argparse.Namespace, source=None) -> int:
     source, the mask or the checkpoint, and ``--output`` is locked for the run (exit code 2 otherwise).
     """
     from sam2.utils.output_lock import OutputLock, OutputLockedError
-    from sam2.utils.safe_paths import UnsafePathError, check_output_folder, check_outputs_apart
+    from sam2.utils.safe_paths import UnsafePathError, check_output_folder, check_outputs_apart, describe_kind
 
+    if args.mask is not None and describe_kind(args.mask) != "a regular file":  # a FIFO would block
+        raise cli.ToolError(f"--mask: {args.mask} is {describe_kind(args.mask)}, not a regular file", cli.EXIT_USAGE)
     local_source = args.source if source is None and Path(args.source).exists() else None
     lock = OutputLock(args.output, "tools/track_stream.py")
     try:

@@ -35,7 +35,7 @@ from sam2.data.errors import DataFormatError
 from sam2.demo.assets import ModelChoice, choose_model
 from sam2.demo.overlay_video import OverlayVideo
 from sam2.utils.output_lock import OutputLock, OutputLockedError
-from sam2.utils.safe_paths import UnsafePathError, check_outputs_apart, claim_output_folder
+from sam2.utils.safe_paths import UnsafePathError, check_outputs_apart, claim_output_folder, describe_kind
 
 logger = logging.getLogger(__name__)
 
@@ -237,6 +237,8 @@ def track_video(settings: TrackSettings, choice: Optional[ModelChoice] = None) -
     if video.is_file() or settings.overlay == "mp4":
         _require_av()
     out = Path(settings.output_dir)
+    if settings.mask is not None and describe_kind(settings.mask) != "a regular file":  # a FIFO would block
+        raise TrackError(f"--mask: {settings.mask} is {describe_kind(settings.mask)}, not a regular file")
     try:
         check_outputs_apart({"--output-dir": out}, {"--video": video, "--mask": settings.mask,
                                                     "--checkpoint": settings.checkpoint})

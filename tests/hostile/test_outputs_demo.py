@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -85,3 +84,14 @@ def test_claim_refuses_a_file(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(UnsafePathError, match=f"--output-dir: {tmp_path / 'f'} exists and is a regular file, not a folder"):
         claim_output_folder(tmp_path / "f", DEMO_MARKER, "tools/demo.py", "--output-dir")
+
+
+def test_track_refuses_a_mask_that_is_a_fifo(tmp_path):
+    import os
+
+    frames = make_split(tmp_path / "split", videos=("a",)) / "JPEGImages" / "a"
+    fifo = tmp_path / "mask.png"
+    os.mkfifo(fifo)
+    with pytest.raises(TrackError, match=f"--mask: {fifo} is a FIFO \\(named pipe\\), not a regular file"):
+        track_video(TrackSettings(video=frames, output_dir=tmp_path / "out", mask=fifo, show_progress=False))
+    assert not (tmp_path / "out").exists()

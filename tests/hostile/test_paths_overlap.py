@@ -203,3 +203,15 @@ def test_zip_over_a_file_that_is_not_a_zip_is_refused(split, tmp_path, capsys):
     err = _refused(vos_inference_ddp, _argv(split, tmp_path / "out", "--zip", str(thesis)), capsys)
     assert f"--zip: {thesis} exists and is not a zip file; it is not replaced (choose another path)" in err
     assert snapshot(tmp_path) == before
+
+
+def test_stream_tool_refuses_a_mask_that_is_a_fifo(split, tmp_path, capsys):
+    import track_stream
+
+    fifo = tmp_path / "mask.png"
+    os.mkfifo(fifo)
+    code = cli.run_main(track_stream.main, ["--source", str(split / "JPEGImages" / "a"), "--output", str(tmp_path / "o"),
+                                            "--mask", str(fifo), "--no-progress"])
+    assert code == 2
+    assert f"error: --mask: {fifo} is a FIFO (named pipe), not a regular file" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
