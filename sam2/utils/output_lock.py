@@ -1,8 +1,8 @@
 """One run per output folder: a lock file holding the writer's pid and host.
 
 ``with OutputLock(folder, "tools/vos_inference.py"): ...`` creates ``folder/.sam2-rcms.lock``
-atomically (a hard link of a complete temp file, so the lock never exists half-written) and
-removes it on exit. A second run on the same folder stops with :class:`OutputLockedError`, which
+atomically (a hard link of a complete temp file, so the lock never exists half-written; an
+exclusive create where the file system has no hard links) and removes it on exit. A second run on the same folder stops with :class:`OutputLockedError`, which
 names the holder. A lock left by a process that no longer runs (same host, pid gone: a run killed
 with ``kill -9``) is recognised as stale and taken over with a warning. A lock from another host
 cannot be checked; the message says to remove the file when no run is active there.
@@ -94,6 +94,17 @@ class OutputLock:
         except FileNotFoundError:
             pass
 
+    def _create(self, tmp: str) -> None:
+        """Create the lock file from the complete temp file ``tmp``; ``FileExistsError`` if present."""
+        try:
+            os.link(tmp, self.path)  # atomic and never half-written
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links: exclusive create, then write
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(self._payload())
+
     def acquire(self) -> None:
         """Take the lock or raise :class:`OutputLockedError` (nothing is written into a folder in use)."""
         self._check_holder()
@@ -105,7 +116,7 @@ class OutputLock:
             apply_new_file_mode(tmp)
             for _ in range(3):
                 try:
-                    os.link(tmp, self.path)
+                    self._create(tmp)
                     self._held = True
                     return
                 except FileExistsError:

@@ -79,3 +79,15 @@ def test_inference_tool_on_a_locked_folder_exits_with_the_message(tmp_path, caps
                                     "--num_gpus", "0"])
     assert stop.value.code == 2
     assert f"error: {out} is in use by process {os.getpid()}" in capsys.readouterr().err
+
+
+def test_lock_works_where_hard_links_are_not_supported(tmp_path, monkeypatch):
+    def no_links(*_args, **_kwargs):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    with OutputLock(tmp_path, "first run"):
+        assert json.loads((tmp_path / LOCK_NAME).read_text())["tool"] == "first run"
+        with pytest.raises(OutputLockedError, match="first run"):
+            OutputLock(tmp_path, "second run").acquire()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
