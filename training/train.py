@@ -35,6 +35,7 @@ from training.utils.config import (
     default_run_dir,
     register_resolvers,
 )
+from sam2.utils.config_targets import ConfigTargetError
 
 log = logging.getLogger("training.train")
 
@@ -55,6 +56,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--account", default=None)
     p.add_argument("--qos", default=None)
     p.add_argument("--num-workers", type=int, default=None, help="data-loading workers per process (scratch.num_train_workers)")
+    p.add_argument("--allow-any-target", action="store_true",
+                   help="let the config name any _target_ (default: only the package's, training's and "
+                        "torch's classes; also SAM2_ALLOW_ANY_TARGET=1). Only for configs you trust as code")
     p.add_argument("overrides", nargs="*", help="Hydra overrides key=value")
     args = p.parse_args(argv)
     bad = [o for o in args.overrides if "=" not in o and not o.startswith("~")]
@@ -65,7 +69,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def build_config(args: argparse.Namespace) -> DictConfig:
     """Compose the config and fold the command-line flags into it."""
-    cfg = compose_config(args.config, args.overrides)
+    cfg = compose_config(args.config, args.overrides, allow_any_target=args.allow_any_target)
     if args.num_gpus is not None:
         if args.num_gpus < 1:
             raise ConfigError("--num-gpus must be >= 1")
@@ -112,6 +116,23 @@ def preflight(cfg: DictConfig, config_name: str) -> None:
     nodes, gpus = int(cfg.launcher.num_nodes), int(cfg.launcher.gpus_per_node)
     if nodes < 1 or gpus < 1:
         raise ConfigError(f"launcher.num_nodes ({nodes}) and launcher.gpus_per_node ({gpus}) must be >= 1")
+    for key in _POSITIVE_INT_KEYS:
+        _check_positive_int(cfg, key, config_name)
+
+
+#: keys that must be integers >= 1 when present (a clip of 0 frames, 0 epochs: nothing to train)
+_POSITIVE_INT_KEYS = (
+    "scratch.num_frames", "scratch.num_epochs", "scratch.phases_per_epoch", "scratch.train_batch_size",
+    "scratch.max_num_objects", "trainer.max_epochs",
+)
+
+
+def _check_positive_int(cfg: DictConfig, key: str, config_name: str) -> None:
+    value = OmegaConf.select(cfg, key)
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"config {config_name}: {key} must be an integer >= 1, got {value!r}")
 
 
 def _atomic_write_text(path: str, text: str) -> None:
@@ -324,7 +345,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         cfg = build_config(args)
         preflight(cfg, args.config)
         run_dir = write_run_folder(cfg)
-    except ConfigError as exc:
+    except (ConfigError, ConfigTargetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     log.info("run folder: %s", run_dir)
