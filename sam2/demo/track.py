@@ -23,6 +23,7 @@ from PIL import Image
 
 from sam2.demo.assets import DEMO_CONFIG, resolve_checkpoint
 from sam2.utils.atomic_files import atomic_output
+from sam2.utils.prompt_checks import CLICK_LABELS, PromptError, check_boxes, check_points
 
 logger = logging.getLogger(__name__)
 
@@ -75,13 +76,12 @@ class TrackSettings:
             raise ValueError("--mask cannot be combined with --points or --box")
         if self.overlay not in ("gif", "mp4"):
             raise ValueError(f"overlay must be 'gif' or 'mp4', got {self.overlay!r}")
-        for x, y, label in self.points:
-            if label not in (0, 1):
-                raise ValueError(f"point ({x}, {y}) has label {label}; labels are 1 (object) or 0 (background)")
+        # the library's prompt rules (sam2.utils.prompt_checks), clicks only on the command line
+        if self.points:
+            check_points([p[:2] for p in self.points], [p[2] for p in self.points], "--points",
+                         allowed_labels=CLICK_LABELS)
         if self.box is not None:
-            x0, y0, x1, y1 = self.box
-            if not (x1 > x0 and y1 > y0):
-                raise ValueError(f"box {self.box} must have x1 > x0 and y1 > y0")
+            check_boxes(self.box, "--box")
         if self.fps <= 0:
             raise ValueError(f"fps must be positive, got {self.fps}")
 
@@ -238,13 +238,13 @@ def track_video(settings: TrackSettings) -> TrackResult:
         if settings.mask is not None:
             predictor.add_new_mask(state, 0, 1, _read_mask(Path(settings.mask), (height, width)))
         else:
-            for x, y, _ in settings.points:
-                if not (0 <= x < width and 0 <= y < height):
-                    raise TrackError(f"point ({x}, {y}) is outside the {width}x{height} first frame")
             points = np.array([[x, y] for x, y, _ in settings.points], dtype=np.float32) if settings.points else None
             labels = np.array([label for _, _, label in settings.points], dtype=np.int32) if settings.points else None
             box = np.array(settings.box, dtype=np.float32) if settings.box is not None else None
-            predictor.add_new_points_or_box(state, 0, 1, points=points, labels=labels, box=box)
+            try:  # the predictor checks the clicks against the first frame's size
+                predictor.add_new_points_or_box(state, 0, 1, points=points, labels=labels, box=box)
+            except PromptError as exc:
+                raise TrackError(str(exc)) from None
 
     palette = voc_palette()
     pictures: list[Image.Image] = []
