@@ -52,6 +52,8 @@ class PromptError(ValueError):
 
 def _show(value: Any) -> str:
     """A short rendering of a (possibly large) value for a message."""
+    if isinstance(value, str):
+        return value
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
     text = np.array2string(value, threshold=8) if isinstance(value, np.ndarray) else repr(value)
