@@ -21,6 +21,7 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 from PIL import Image
 
+from sam2.data.frame_decode import IMAGE_ERRORS, to_rgb8
 from sam2.demo.assets import DEMO_CONFIG, resolve_checkpoint
 from sam2.utils.atomic_files import atomic_output
 from sam2.utils.prompt_checks import CLICK_LABELS, PromptError, check_boxes, check_points
@@ -126,8 +127,8 @@ def iter_video_frames(video: Path) -> Iterator[np.ndarray]:
         for path in _jpeg_files(video):
             try:
                 with Image.open(path) as img:
-                    yield np.asarray(img.convert("RGB"))
-            except OSError as exc:
+                    yield np.asarray(to_rgb8(img, path))
+            except IMAGE_ERRORS as exc:
                 raise TrackError(f"{path}: cannot decode this frame ({exc})") from exc
         return
     if not video.is_file():
