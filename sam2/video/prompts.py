@@ -26,9 +26,10 @@ def assemble_clicks(points, labels, box, where: str,
     parts_xy: List[torch.Tensor] = []
     parts_lab: List[torch.Tensor] = []
     if box is not None:
-        corners = check_boxes(box, where)
+        corners = as_tensor(box, torch.float32, "box", where)
         if corners.numel() != 4:
             raise PromptError(f"{where}: box must be [x0, y0, x1, y1], got {tuple(corners.shape)}")
+        corners = check_boxes(corners.reshape(4), where)  # [2, 2] corners too, as officially
         parts_xy.append(corners.reshape(1, 2, 2))
         parts_lab.append(torch.tensor([[2, 3]], dtype=torch.int32))
     if points is not None:
