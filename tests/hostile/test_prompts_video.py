@@ -35,7 +35,7 @@ def test_nan_click(predictor, state) -> None:
 
 
 def test_infinite_box(predictor, state) -> None:
-    _refused(state, PromptError, WHERE + r"box must be finite numbers, got \[0\.0, 0\.0, inf, 5\.0\]$",
+    _refused(state, PromptError, WHERE + r"box must be finite numbers, got \[ 0\.  0\. inf  5\.\]$",
              lambda: predictor.add_new_points_or_box(state, 0, 1, box=[0.0, 0.0, np.inf, 5.0]))
 
 
@@ -119,3 +119,14 @@ def test_stream_refuses_a_nan_click(predictor) -> None:
         assert stream.obj_ids == []
     finally:
         stream.close()
+
+
+def test_box_as_two_corners_keeps_its_official_meaning(predictor, state) -> None:
+    flat = predictor.add_new_points_or_box(state, 0, 1, box=[2.0, 3.0, 20.0, 15.0])[2]
+    corners = predictor.add_new_points_or_box(state, 0, 1, box=[[2.0, 3.0], [20.0, 15.0]])[2]
+    torch.testing.assert_close(flat, corners)
+
+
+def test_reversed_corner_pair_is_refused(predictor, state) -> None:
+    _refused(state, PromptError, WHERE + r"box \[20, 15, 2, 3\] must have x1 > x0 and y1 > y0",
+             lambda: predictor.add_new_points_or_box(state, 0, 1, box=[[20.0, 15.0], [2.0, 3.0]]))
