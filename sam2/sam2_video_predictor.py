@@ -41,7 +41,7 @@ from sam2.video.frame_source import open_frame_source
 from sam2.video.frame_step import MISSING_OBJECT_LOGIT, FrameStepMixin
 from sam2.video.memory_bank import EVICTION_MODES, MemoryBank
 from sam2.video.policies import MemoryPolicy, PolicySpec, resolve_policy
-from sam2.utils.prompt_checks import check_mask, check_obj_id
+from sam2.utils.prompt_checks import check_integer, check_mask, check_obj_id
 from sam2.video.prompts import ArrayLike, PromptError, assemble_clicks
 from sam2.video.state import FeatureCache, InferenceState, ObjectTrack, UnknownObjectError
 
@@ -403,6 +403,7 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
         start = state.check_frame(start)
         if max_frames is None:
             max_frames = state.num_frames
+        max_frames = check_integer(max_frames, "max_frame_num_to_track")
         if max_frames < 0:
             raise ValueError(f"max_frame_num_to_track must be >= 0, got {max_frames}")
         if reverse:

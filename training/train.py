@@ -36,6 +36,7 @@ from training.utils.config import (
     register_resolvers,
 )
 from sam2.utils.config_targets import ConfigTargetError
+from sam2.utils.prompt_checks import check_setting
 
 log = logging.getLogger("training.train")
 
@@ -116,23 +117,30 @@ def preflight(cfg: DictConfig, config_name: str) -> None:
     nodes, gpus = int(cfg.launcher.num_nodes), int(cfg.launcher.gpus_per_node)
     if nodes < 1 or gpus < 1:
         raise ConfigError(f"launcher.num_nodes ({nodes}) and launcher.gpus_per_node ({gpus}) must be >= 1")
-    for key in _POSITIVE_INT_KEYS:
-        _check_positive_int(cfg, key, config_name)
+    for key, bounds in _SETTING_RANGES.items():
+        value = OmegaConf.select(cfg, key)
+        if value is not None:
+            try:
+                check_setting(f"config {config_name}", key, value, **bounds)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(str(exc)) from None
 
 
-#: keys that must be integers >= 1 when present (a clip of 0 frames, 0 epochs: nothing to train)
-_POSITIVE_INT_KEYS = (
-    "scratch.num_frames", "scratch.num_epochs", "scratch.phases_per_epoch", "scratch.train_batch_size",
-    "scratch.max_num_objects", "trainer.max_epochs",
-)
-
-
-def _check_positive_int(cfg: DictConfig, key: str, config_name: str) -> None:
-    value = OmegaConf.select(cfg, key)
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"config {config_name}: {key} must be an integer >= 1, got {value!r}")
+#: ranges of the numeric settings checked before a run starts (a clip of 0 frames or 0 epochs
+#: would train nothing; a NaN learning rate would train garbage); absent keys are skipped
+_SETTING_RANGES: Dict[str, Dict[str, Any]] = {
+    "scratch.num_frames": dict(low=1, integer=True),
+    "scratch.num_epochs": dict(low=1, integer=True),
+    "scratch.phases_per_epoch": dict(low=1, integer=True),
+    "scratch.train_batch_size": dict(low=1, integer=True),
+    "scratch.max_num_objects": dict(low=1, integer=True),
+    "scratch.num_train_workers": dict(low=0, integer=True),
+    "scratch.resolution": dict(low=1, integer=True),
+    "scratch.base_lr": dict(low=0.0, low_open=True),
+    "scratch.vision_lr": dict(low=0.0, low_open=True),
+    "dataset.multiplier": dict(low=0.0, low_open=True),
+    "trainer.max_epochs": dict(low=1, integer=True),
+}
 
 
 def _atomic_write_text(path: str, text: str) -> None:

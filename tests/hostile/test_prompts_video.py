@@ -130,3 +130,9 @@ def test_box_as_two_corners_keeps_its_official_meaning(predictor, state) -> None
 def test_reversed_corner_pair_is_refused(predictor, state) -> None:
     _refused(state, PromptError, WHERE + r"box \[20, 15, 2, 3\] must have x1 > x0 and y1 > y0",
              lambda: predictor.add_new_points_or_box(state, 0, 1, box=[[20.0, 15.0], [2.0, 3.0]]))
+
+
+def test_fractional_number_of_frames_to_track_is_refused(predictor, state) -> None:
+    predictor.add_new_points_or_box(state, 0, 1, points=[[2.0, 2.0]], labels=[1])
+    with pytest.raises(TypeError, match=r"^max_frame_num_to_track must be an integer, got 1\.5 \(float\)$"):
+        next(iter(predictor.propagate_in_video(state, max_frame_num_to_track=1.5)))

@@ -27,7 +27,7 @@ def test_zero_frames_per_clip_is_refused(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     code, err = _main(_args(tmp_path, "scratch.num_frames=0"), capsys)
     assert code == 2
-    assert f"config {INSTANT}: scratch.num_frames must be an integer >= 1, got 0" in err
+    assert f"config {INSTANT}: scratch.num_frames must be >= 1, got 0" in err
     assert not (tmp_path / "run").exists()
 
 
@@ -35,28 +35,49 @@ def test_zero_epochs_is_refused(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     code, err = _main(_args(tmp_path, "scratch.num_epochs=0"), capsys)
     assert code == 2
-    assert f"config {INSTANT}: scratch.num_epochs must be an integer >= 1, got 0" in err
+    assert f"config {INSTANT}: scratch.num_epochs must be >= 1, got 0" in err
 
 
 def test_negative_epochs_is_refused(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     code, err = _main(_args(tmp_path, "scratch.num_epochs=-3"), capsys)
     assert code == 2
-    assert "scratch.num_epochs must be an integer >= 1, got -3" in err
+    assert "scratch.num_epochs must be >= 1, got -3" in err
 
 
 def test_fractional_frames_is_refused(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     code, err = _main(_args(tmp_path, "scratch.num_frames=2.5"), capsys)
     assert code == 2
-    assert "scratch.num_frames must be an integer >= 1, got 2.5" in err
+    assert "scratch.num_frames must be an integer, got 2.5" in err
 
 
 def test_max_epochs_set_directly_to_zero_is_refused(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     code, err = _main(_args(tmp_path, "trainer.max_epochs=0"), capsys)
     assert code == 2
-    assert "trainer.max_epochs must be an integer >= 1, got 0" in err
+    assert "trainer.max_epochs must be >= 1, got 0" in err
+
+
+def test_nan_learning_rate_is_refused(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, err = _main(_args(tmp_path, "scratch.base_lr=nan"), capsys)
+    assert code == 2
+    assert f"config {INSTANT}: scratch.base_lr must be a finite number, got nan" in err
+
+
+def test_negative_worker_count_is_refused(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, err = _main(["--num-workers", "-1", *_args(tmp_path)], capsys)
+    assert code == 2
+    assert f"config {INSTANT}: scratch.num_train_workers must be >= 0, got -1" in err
+
+
+def test_text_for_a_count_is_refused(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, err = _main(_args(tmp_path, "scratch.num_frames=eight"), capsys)
+    assert code == 2
+    assert "scratch.num_frames must be a number, got 'eight'" in err
 
 
 def test_command_line_target_override_is_refused(tmp_path, monkeypatch, capsys) -> None:
