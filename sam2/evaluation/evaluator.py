@@ -246,6 +246,9 @@ def plan_tasks(
         if video not in meta.videos:
             raise DataFormatError(where, f"video {video!r} of {ann_dir} is not in the meta file")
         entry = meta.videos[video]
+        bad_ids = [o for o in entry.objects if not 1 <= o <= 255]
+        if bad_ids:
+            raise DataFormatError(where, f"video {video!r}: object ids must be 1..255 (0 is the background), got {bad_ids}")
         gt_files = list_frame_files(ann_dir / video, (".png",))
         if entry.length != len(gt_files):
             raise DataFormatError(where, f"video {video!r}: meta length {entry.length} but {len(gt_files)} GT PNGs in {ann_dir / video}")

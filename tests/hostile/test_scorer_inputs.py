@@ -137,3 +137,11 @@ def test_score_tool_names_the_stray_file(tmp_path, caplog) -> None:
     assert code == 1
     err = caplog.text
     assert "missing: 00001.png; stray prediction files matching no GT frame: 00009.png" in err
+
+
+@pytest.mark.parametrize("bad", [0, 256, -1])
+def test_meta_object_id_outside_1_255_is_refused(tmp_path, bad) -> None:
+    meta, ann, pred = _split(tmp_path, objects=(1, bad), gt_ids=(1,))
+    with pytest.raises(DataFormatError) as err:
+        _score(meta, ann, pred)
+    assert str(err.value) == f"{meta}: video 'v': object ids must be 1..255 (0 is the background), got [{bad}]"
