@@ -249,6 +249,10 @@ def plan_tasks(
         bad_ids = [o for o in entry.objects if not 1 <= o <= 255]
         if bad_ids:
             raise DataFormatError(where, f"video {video!r}: object ids must be 1..255 (0 is the background), got {bad_ids}")
+        repeated = sorted({o for o in entry.objects if entry.objects.count(o) > 1})
+        if repeated:
+            raise DataFormatError(where, f"video {video!r}: object id(s) {repeated} listed more than once "
+                                         "(each would be scored again)")
         gt_files = list_frame_files(ann_dir / video, (".png",))
         if entry.length != len(gt_files):
             raise DataFormatError(where, f"video {video!r}: meta length {entry.length} but {len(gt_files)} GT PNGs in {ann_dir / video}")

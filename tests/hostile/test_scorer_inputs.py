@@ -145,3 +145,18 @@ def test_meta_object_id_outside_1_255_is_refused(tmp_path, bad) -> None:
     with pytest.raises(DataFormatError) as err:
         _score(meta, ann, pred)
     assert str(err.value) == f"{meta}: video 'v': object ids must be 1..255 (0 is the background), got [{bad}]"
+
+
+def test_meta_object_listed_twice_is_refused(tmp_path) -> None:
+    meta, ann, pred = _split(tmp_path, objects=(1, 1), gt_ids=(1,))
+    with pytest.raises(DataFormatError) as err:
+        _score(meta, ann, pred)
+    assert str(err.value) == f"{meta}: video 'v': object id(s) [1] listed more than once (each would be scored again)"
+
+
+def test_huge_frame_count_in_the_meta_is_refused_without_work(tmp_path) -> None:
+    meta, ann, pred = _split(tmp_path)
+    write_meta(meta, {"v": {"length": 10**12, "height": H, "width": W, "objects": [1]}})
+    with pytest.raises(DataFormatError) as err:
+        _score(meta, ann, pred)
+    assert str(err.value) == f"{meta}: video 'v': meta length {10**12} but {FRAMES} GT PNGs in {ann / 'v'}"
