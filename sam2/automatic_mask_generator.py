@@ -69,6 +69,12 @@ def _select_point_grids(
                 f"SAM2AutomaticMaskGenerator: point_grids[{layer}] must have shape [N, 2] "
                 f"(normalised x, y), got {tuple(grid.shape)}"
             )
+        if grid.size == 0 or not np.isfinite(grid).all() or grid.min() < 0 or grid.max() > 1:
+            shown = "no points" if grid.size == 0 else f"values {grid.min():g}..{grid.max():g}"
+            raise ValueError(
+                f"SAM2AutomaticMaskGenerator: point_grids[{layer}] must hold at least one normalised "
+                f"(x, y) point with finite values in [0, 1], got {shown}"
+            )
     if len(grids) < crop_n_layers + 1:
         raise ValueError(
             f"SAM2AutomaticMaskGenerator: point_grids has {len(grids)} grid(s) but "

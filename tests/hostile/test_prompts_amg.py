@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
@@ -40,3 +41,15 @@ def test_official_defaults_pass_the_checks() -> None:
 
     defaults = {k: p.default for k, p in inspect.signature(SAM2AutomaticMaskGenerator).parameters.items()}
     _check_settings({k: defaults[k] for k in _SETTING_RANGES})
+
+
+@pytest.mark.parametrize("grid, shown", [
+    ([[0.5, float("nan")]], "values nan..nan"),
+    ([[0.5, 1.5]], "values 0.5..1.5"),
+    (np.zeros((0, 2)), "no points"),
+])
+def test_bad_point_grid_is_refused(grid, shown) -> None:
+    with pytest.raises(ValueError) as err:
+        SAM2AutomaticMaskGenerator(object(), points_per_side=None, point_grids=[np.asarray(grid, float)])
+    assert str(err.value) == (OWNER + "point_grids[0] must hold at least one normalised (x, y) point with finite "
+                              f"values in [0, 1], got {shown}")
