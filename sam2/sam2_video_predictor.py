@@ -37,11 +37,11 @@ from tqdm import tqdm
 
 from sam2.modeling.sam2_base import SAM2Base
 from sam2.modeling.track_types import PointInputs
+from sam2.utils.prompt_checks import check_integer, check_mask, check_obj_id
 from sam2.video.frame_source import open_frame_source
 from sam2.video.frame_step import MISSING_OBJECT_LOGIT, FrameStepMixin
 from sam2.video.memory_bank import EVICTION_MODES, MemoryBank
 from sam2.video.policies import MemoryPolicy, PolicySpec, resolve_policy
-from sam2.utils.prompt_checks import check_integer, check_mask, check_obj_id
 from sam2.video.prompts import ArrayLike, PromptError, assemble_clicks
 from sam2.video.state import FeatureCache, InferenceState, ObjectTrack, UnknownObjectError
 
