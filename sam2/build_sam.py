@@ -105,7 +105,7 @@ def compose_config(config_file: PathLike, overrides: Sequence[str] = (), allow_a
     Raises:
         UnknownConfigError: no such config (the message lists the available ones).
         ConfigError: Hydra cannot compose it, or it has no top-level ``model`` node.
-        sam2.utils.config_targets.ConfigTargetError: a ``_target_`` outside the allowlist.
+        sam2.utils.config_errors.ConfigTargetError: (a ConfigError) a ``_target_`` outside the allowlist.
     """
     from omegaconf import OmegaConf
 

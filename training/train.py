@@ -35,7 +35,6 @@ from training.utils.config import (
     default_run_dir,
     register_resolvers,
 )
-from sam2.utils.config_targets import ConfigTargetError
 from sam2.utils.prompt_checks import check_setting
 
 log = logging.getLogger("training.train")
@@ -353,7 +352,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         cfg = build_config(args)
         preflight(cfg, args.config)
         run_dir = write_run_folder(cfg)
-    except (ConfigError, ConfigTargetError) as exc:
+    except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     log.info("run folder: %s", run_dir)

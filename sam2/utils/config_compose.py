@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, List, Optional, Sequence, Union
 
+from sam2.utils.config_errors import ConfigError, UnknownConfigError
 from sam2.utils.config_targets import check_config_targets
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -40,14 +41,6 @@ CONFIG_DIR = PACKAGE_DIR / "configs"
 CONFIG_MODULE = "sam2"
 HYDRA_VERSION_BASE = "1.2"
 KINDS = ("model", "training")
-
-
-class ConfigError(ValueError):
-    """A config that cannot be used as given; the message names the config, key or file at fault."""
-
-
-class UnknownConfigError(ConfigError):
-    """A config name that matches none (or several) of the shipped configs."""
 
 
 @dataclass(frozen=True)
@@ -168,7 +161,7 @@ def compose(config_file: PathLike, overrides: Sequence[str] = (), kind: str = "m
     Raises:
         UnknownConfigError: no such config (the message lists the available ones).
         ConfigError: Hydra cannot compose it (a missing default, a bad override, ...).
-        sam2.utils.config_targets.ConfigTargetError: a ``_target_`` outside the allowlist.
+        sam2.utils.config_errors.ConfigTargetError: (a ConfigError) a ``_target_`` outside the allowlist.
     """
     from hydra import compose as hydra_compose
     from hydra.errors import HydraException

@@ -35,6 +35,8 @@ import os
 import types
 from typing import Any, Iterator, Optional, Tuple
 
+from sam2.utils.config_errors import ConfigTargetError
+
 logger = logging.getLogger(__name__)
 
 ENV_ALLOW_ANY_TARGET = "SAM2_ALLOW_ANY_TARGET"
@@ -53,10 +55,6 @@ TRAINING_FUNCTIONS = frozenset({
 })
 #: keys holding class names resolved by the training code (optimizer parameter groups)
 _CLASS_NAME_KEYS = ("module_cls_names",)
-
-
-class ConfigTargetError(ValueError):
-    """A config names something it may not instantiate; the message names the key and value."""
 
 
 def _under(name: str, packages: Tuple[str, ...]) -> bool:

@@ -182,3 +182,10 @@ def test_training_module_class_names_are_checked() -> None:
     cfg = {"optim": {"options": {"lr": [{"module_cls_names": ["torch.nn.LayerNorm", "os.system"]}]}}}
     with pytest.raises(ConfigTargetError, match=r"optim\.options\.lr\[0\]\.module_cls_names\[1\]='os\.system'"):
         check_config_targets(cfg, "training", "test")
+
+
+def test_refusal_is_a_config_error() -> None:
+    from sam2.utils.config_compose import ConfigError
+
+    with pytest.raises(ConfigError):
+        compose_config(DEMO, ["++model._target_=os.system"])

@@ -74,7 +74,7 @@ def compose_config(config: str, overrides: Sequence[str] = (), allow_any_target:
         sam2.utils.config_compose.UnknownConfigError: no such config (a :class:`ConfigError`;
             the message lists the training configs).
         ConfigError: the config cannot be composed or an override does not apply.
-        sam2.utils.config_targets.ConfigTargetError: a ``_target_`` outside the allowlist.
+        sam2.utils.config_errors.ConfigTargetError: (a ConfigError) a ``_target_`` outside the allowlist.
     """
     register_resolvers()
     cfg = compose(config, kind="training", allow_any_target=allow_any_target)
