@@ -16,7 +16,8 @@ import torch
 from PIL import Image as PILImage
 
 from sam2.utils.image_checks import check_rgb_image
-from sam2.utils.prompt_checks import PromptError, check_boxes, check_mask_logits, check_points  # noqa: F401
+from sam2.utils.prompt_checks import PromptError  # noqa: F401  (raised by predict; importable from here)
+from sam2.utils.prompt_checks import check_boxes, check_mask_logits, check_points, check_setting
 from sam2.utils.transforms import SAM2Transforms
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,9 @@ class SAM2ImagePredictor:
         max_sprinkle_area: float = 0.0,
         **kwargs: Any,
     ) -> None:
+        check_setting("SAM2ImagePredictor", "mask_threshold", mask_threshold)
+        check_setting("SAM2ImagePredictor", "max_hole_area", max_hole_area, low=0.0)
+        check_setting("SAM2ImagePredictor", "max_sprinkle_area", max_sprinkle_area, low=0.0)
         self.model = sam_model
         self.mask_threshold = mask_threshold
         self._transforms = SAM2Transforms(

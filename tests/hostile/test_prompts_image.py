@@ -101,3 +101,16 @@ def test_batch_prompts_name_the_image(pred) -> None:
             pred.predict_batch([np.array([[1.0, 1.0]]), np.array([[np.nan, 1.0]])], [np.array([1]), np.array([1])])
     finally:
         pred.set_image(np.zeros((HEIGHT, WIDTH, 3), np.uint8))
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("mask_threshold", float("nan"), "mask_threshold must be a finite number, got nan"),
+    ("max_hole_area", -1, "max_hole_area must be >= 0, got -1"),
+    ("max_sprinkle_area", float("inf"), "max_sprinkle_area must be a finite number, got inf"),
+])
+def test_bad_predictor_setting_is_refused(pred, name, value, message) -> None:
+    from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+    with pytest.raises(ValueError) as err:
+        SAM2ImagePredictor(pred.model, **{name: value})
+    assert str(err.value) == f"SAM2ImagePredictor: {message}"
