@@ -21,11 +21,12 @@ Rules (MOSEv2 reference scorer, with our stricter checks):
   warning. Stray prediction PNGs beside a complete set are ignored with a warning naming them.
 * A prediction PNG holding the value 255 when 255 is not an object of its video is refused
   (it is a 0/255 binary mask; predictions hold object ids 1, 2, ...), even with ``allow_missing``.
-* The meta file and the GT must agree: an object id found in a video's GT PNGs but missing
-  from the meta's ``objects`` is an error (the reference would silently not score it), and so
+* The meta file and the GT must agree: an object id found in a video's evaluated GT frames but
+  missing from the meta's ``objects`` is an error (it would silently not be scored), and so
   is a meta object that appears in none of the video's GT frames (it would score 100 for an
   empty prediction). An object absent from the evaluated window but present on the first or
-  last frame is legitimate (MOSE protocol) and scored as usual.
+  last frame is legitimate (MOSE protocol) and scored as usual. Meta object ids must be unique
+  and in 1..255.
 * Videos of 1 or 2 frames have no evaluated frame: their objects score 0 (with a warning) and
   count in the means, as in the reference.
 """
