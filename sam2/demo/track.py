@@ -24,7 +24,7 @@ from PIL import Image
 from sam2.data.frame_decode import IMAGE_ERRORS, to_rgb8
 from sam2.demo.assets import DEMO_CONFIG, resolve_checkpoint
 from sam2.utils.atomic_files import atomic_output
-from sam2.utils.prompt_checks import CLICK_LABELS, PromptError, check_boxes, check_points
+from sam2.utils.prompt_checks import CLICK_LABELS, PromptError, check_boxes, check_points, check_setting
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +83,8 @@ class TrackSettings:
                          allowed_labels=CLICK_LABELS)
         if self.box is not None:
             check_boxes(self.box, "--box")
-        if self.fps <= 0:
-            raise ValueError(f"fps must be positive, got {self.fps}")
+        check_setting("--fps", "fps", self.fps, low=0.0, low_open=True)
+        check_setting("--max-overlay-side", "max_overlay_side", self.max_overlay_side, low=1, integer=True)
 
 
 @dataclass

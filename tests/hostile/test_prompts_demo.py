@@ -28,3 +28,13 @@ def test_nan_click_is_refused() -> None:
 def test_reversed_box_is_refused() -> None:
     with pytest.raises(PromptError, match=r"^--box: box \[9, 9, 1, 1\] must have x1 > x0 and y1 > y0"):
         TrackSettings(video=Path("clip"), box=(9.0, 9.0, 1.0, 1.0))
+
+
+@pytest.mark.parametrize("fps, message", [
+    (float("nan"), "--fps: fps must be a finite number, got nan"),
+    (0.0, "--fps: fps must be > 0, got 0.0"),
+])
+def test_bad_overlay_rate_is_refused(fps, message) -> None:
+    with pytest.raises(ValueError) as err:
+        TrackSettings(video=Path("clip"), points=((3.0, 4.0, 1),), fps=fps)
+    assert str(err.value) == message
