@@ -25,6 +25,7 @@ from sam2.utils.amg import area_from_rle, coco_encode_rle, compact_rles, rle_cou
 from sam2.utils.amg import rle_to_mask
 from sam2.utils.amg import box_xyxy_to_xywh, remove_small_regions
 from sam2.utils.image_checks import check_rgb_image
+from sam2.utils.prompt_checks import check_setting
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +60,7 @@ def _select_point_grids(
             f"({given}); to use point_grids pass points_per_side=None."
         )
     if points_per_side is not None:
-        if int(points_per_side) < 1:
-            raise ValueError(
-                f"SAM2AutomaticMaskGenerator: points_per_side must be >= 1, got {points_per_side}"
-            )
+        check_setting(_OWNER, "points_per_side", points_per_side, low=1, integer=True)
         return build_all_layer_point_grids(int(points_per_side), crop_n_layers, downscale)
     grids = [np.asarray(g, dtype=np.float64) for g in point_grids]  # type: ignore[union-attr]
     for layer, grid in enumerate(grids):
@@ -71,12 +69,41 @@ def _select_point_grids(
                 f"SAM2AutomaticMaskGenerator: point_grids[{layer}] must have shape [N, 2] "
                 f"(normalised x, y), got {tuple(grid.shape)}"
             )
+        if grid.size == 0 or not np.isfinite(grid).all() or grid.min() < 0 or grid.max() > 1:
+            shown = "no points" if grid.size == 0 else f"values {grid.min():g}..{grid.max():g}"
+            raise ValueError(
+                f"SAM2AutomaticMaskGenerator: point_grids[{layer}] must hold at least one normalised "
+                f"(x, y) point with finite values in [0, 1], got {shown}"
+            )
     if len(grids) < crop_n_layers + 1:
         raise ValueError(
             f"SAM2AutomaticMaskGenerator: point_grids has {len(grids)} grid(s) but "
             f"crop_n_layers={crop_n_layers} needs {crop_n_layers + 1} (one per layer)"
         )
     return grids
+
+
+_OWNER = "SAM2AutomaticMaskGenerator"
+#: name -> range of each numeric setting (see :func:`sam2.utils.prompt_checks.check_setting`)
+_SETTING_RANGES: Dict[str, Dict[str, Any]] = {
+    "points_per_batch": dict(low=1, integer=True),
+    "pred_iou_thresh": dict(low=0.0, high=1.0),
+    "stability_score_thresh": dict(low=0.0, high=1.0),
+    "stability_score_offset": dict(low=0.0),
+    "mask_threshold": dict(),
+    "box_nms_thresh": dict(low=0.0, high=1.0),
+    "crop_n_layers": dict(low=0, integer=True),
+    "crop_nms_thresh": dict(low=0.0, high=1.0),
+    "crop_overlap_ratio": dict(low=0.0, high=1.0, high_open=True),
+    "crop_n_points_downscale_factor": dict(low=1, integer=True),
+    "min_mask_region_area": dict(low=0.0),
+}
+
+
+def _check_settings(given: Dict[str, Any]) -> None:
+    """Refuse a numeric setting outside its range (NaN included), naming it and its value."""
+    for name, bounds in _SETTING_RANGES.items():
+        check_setting(_OWNER, name, given[name], **bounds)
 
 
 def _check_image(image: Any) -> np.ndarray:
@@ -126,12 +153,7 @@ class SAM2AutomaticMaskGenerator:
         output_mode: str = "binary_mask", use_m2m: bool = False, multimask_output: bool = True,
         **kwargs: Any,
     ) -> None:
-        if crop_n_layers < 0:
-            raise ValueError(f"SAM2AutomaticMaskGenerator: crop_n_layers must be >= 0, got {crop_n_layers}")
-        if points_per_batch < 1:
-            raise ValueError(
-                f"SAM2AutomaticMaskGenerator: points_per_batch must be >= 1, got {points_per_batch}"
-            )
+        _check_settings(locals())
         if output_mode not in OUTPUT_MODES:
             raise ValueError(
                 f"SAM2AutomaticMaskGenerator: unknown output_mode {output_mode!r}; "

@@ -96,16 +96,20 @@ def _kwargs_overrides(kwargs: Mapping[str, Any]) -> List[str]:
     return [f"++model.{key}={_override_value(val)}" for key, val in kwargs.items()]
 
 
-def compose_config(config_file: PathLike, overrides: Sequence[str] = ()) -> "Any":
+def compose_config(config_file: PathLike, overrides: Sequence[str] = (), allow_any_target: bool = False) -> "Any":
     """Compose and resolve a model config (an ``omegaconf.DictConfig``) with Hydra overrides.
+
+    Every ``_target_`` must pass the allowlist of :mod:`sam2.utils.config_targets` unless
+    ``allow_any_target`` (or ``SAM2_ALLOW_ANY_TARGET=1``).
 
     Raises:
         UnknownConfigError: no such config (the message lists the available ones).
         ConfigError: Hydra cannot compose it, or it has no top-level ``model`` node.
+        sam2.utils.config_errors.ConfigTargetError: (a ConfigError) a ``_target_`` outside the allowlist.
     """
     from omegaconf import OmegaConf
 
-    cfg = compose(config_file, overrides, kind="model")
+    cfg = compose(config_file, overrides, kind="model", allow_any_target=allow_any_target)
     OmegaConf.resolve(cfg)
     if "model" not in cfg:
         raise ConfigError(f"config {os.fspath(config_file)!r} has no top-level 'model' node")
@@ -234,6 +238,7 @@ def build_sam2(
     mode: str = "eval",
     hydra_overrides_extra: Sequence[str] = (),
     apply_postprocessing: bool = True,
+    allow_any_target: bool = False,
     **kwargs: Any,
 ) -> nn.Module:
     """Build the SAM2 image model (``SAM2Base``) from a config, optionally loading weights.
@@ -245,6 +250,8 @@ def build_sam2(
         mode: ``"eval"`` (default) or ``"train"``.
         hydra_overrides_extra: extra Hydra overrides, e.g. ``["++model.num_maskmem=5"]``.
         apply_postprocessing: dynamic multimask fallback via stability (as upstream).
+        allow_any_target: let the config name any ``_target_`` (configs are data: by default
+            only the package's and torch's module classes, see :mod:`sam2.utils.config_targets`).
         **kwargs: each becomes an override ``++model.<key>=<value>``.
 
     Returns:
@@ -256,7 +263,7 @@ def build_sam2(
     if apply_postprocessing:
         overrides += _IMAGE_POSTPROCESSING
     overrides += _kwargs_overrides(kwargs)
-    cfg = compose_config(config_file, overrides)
+    cfg = compose_config(config_file, overrides, allow_any_target)
     model = instantiate(cfg.model, _recursive_=True)
     return _finish(model, ckpt_path, device, mode)
 
@@ -352,6 +359,7 @@ def build_sam2_video_predictor(
     max_promoted_frames: Optional[int] = None,
     memory_dtype: Optional[Union[str, torch.dtype]] = None,
     batch_objects: Optional[bool] = None,
+    allow_any_target: bool = False,
     **kwargs: Any,
 ) -> nn.Module:
     """Build a ``SAM2VideoPredictor`` (``SAM2VideoPredictorVOS`` with ``vos_optimized``).
@@ -360,7 +368,8 @@ def build_sam2_video_predictor(
     force and where each came from are logged (INFO).
 
     Args:
-        config_file, ckpt_path, device, mode, hydra_overrides_extra: as in :func:`build_sam2`.
+        config_file, ckpt_path, device, mode, hydra_overrides_extra, allow_any_target: as in
+            :func:`build_sam2`.
         apply_postprocessing: as upstream: dynamic multimask via stability, binarised click
             masks for the memory encoder, ``fill_hole_area=8``.
         vos_optimized: use the VOS-optimised predictor (``torch.compile`` of the hot modules,
@@ -387,7 +396,7 @@ def build_sam2_video_predictor(
     if apply_postprocessing:
         overrides += _VIDEO_POSTPROCESSING
     overrides += _kwargs_overrides(kwargs)
-    cfg = compose_config(config_file, overrides)
+    cfg = compose_config(config_file, overrides, allow_any_target)
     given = dict(
         num_prev_frames_to_promote=num_prev_frames_to_promote, low_quality_threshold=low_quality_threshold,
         memory_policy=memory_policy, rearm_after_present_frames=rearm_after_present_frames,

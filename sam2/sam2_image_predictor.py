@@ -16,6 +16,8 @@ import torch
 from PIL import Image as PILImage
 
 from sam2.utils.image_checks import check_rgb_image
+from sam2.utils.prompt_checks import PromptError  # noqa: F401  (raised by predict; importable from here)
+from sam2.utils.prompt_checks import check_boxes, check_mask_logits, check_points, check_setting
 from sam2.utils.transforms import SAM2Transforms
 
 logger = logging.getLogger(__name__)
@@ -62,6 +64,9 @@ class SAM2ImagePredictor:
         max_sprinkle_area: float = 0.0,
         **kwargs: Any,
     ) -> None:
+        check_setting("SAM2ImagePredictor", "mask_threshold", mask_threshold)
+        check_setting("SAM2ImagePredictor", "max_hole_area", max_hole_area, low=0.0)
+        check_setting("SAM2ImagePredictor", "max_sprinkle_area", max_sprinkle_area, low=0.0)
         self.model = sam_model
         self.mask_threshold = mask_threshold
         self._transforms = SAM2Transforms(
@@ -192,20 +197,14 @@ class SAM2ImagePredictor:
     ) -> _Prompts:
         device = self.device
         orig_hw = self._orig_hw[img_idx]
+        where = "predict" if img_idx == -1 else f"predict_batch (image {img_idx})"
         out = _Prompts()
         if point_coords is not None:
             if point_labels is None:
                 raise ValueError("point_labels must be supplied if point_coords is supplied.")
-            coords = torch.as_tensor(np.asarray(point_coords) if not isinstance(point_coords, torch.Tensor)
-                                     else point_coords, dtype=torch.float32, device=device)
-            labels = torch.as_tensor(np.asarray(point_labels) if not isinstance(point_labels, torch.Tensor)
-                                     else point_labels, dtype=torch.int32, device=device)
-            if coords.dim() not in (2, 3) or coords.shape[-1] != 2:
-                raise ValueError(f"point_coords must have shape [N, 2] or [B, N, 2], got {tuple(coords.shape)}")
-            if labels.shape != coords.shape[:-1]:
-                raise ValueError(
-                    f"point_labels shape {tuple(labels.shape)} does not match point_coords shape "
-                    f"{tuple(coords.shape)} (expected {tuple(coords.shape[:-1])})")
+            size = (orig_hw[1], orig_hw[0]) if normalize_coords else (1.0, 1.0)
+            coords, labels = check_points(point_coords, point_labels, where, size=size, points_name="point_coords",
+                                          labels_name="point_labels", device=device)
             coords = self._transforms.transform_coords(coords, normalize=normalize_coords, orig_hw=orig_hw)
             if coords.dim() == 2:
                 coords, labels = coords[None], labels[None]
@@ -213,14 +212,10 @@ class SAM2ImagePredictor:
         elif point_labels is not None:
             raise ValueError("point_labels given without point_coords.")
         if box is not None:
-            boxes = torch.as_tensor(np.asarray(box) if not isinstance(box, torch.Tensor) else box,
-                                    dtype=torch.float32, device=device)
-            if boxes.shape[-1] != 4 or boxes.dim() not in (1, 2):
-                raise ValueError(f"box must have shape [4] or [B, 4] (x0, y0, x1, y1), got {tuple(boxes.shape)}")
+            boxes = check_boxes(box, where, device=device)
             out.box_corners = self._transforms.transform_boxes(boxes, normalize=normalize_coords, orig_hw=orig_hw)
         if mask_logits is not None:
-            masks = torch.as_tensor(np.asarray(mask_logits) if not isinstance(mask_logits, torch.Tensor)
-                                    else mask_logits, dtype=torch.float32, device=device)
+            masks = check_mask_logits(mask_logits, where, device=device)
             if masks.dim() == 3:
                 masks = masks[None]
             expected = self._bb_feat_sizes[0]
@@ -306,8 +301,9 @@ class SAM2ImagePredictor:
         Args:
             point_coords: ``[N, 2]`` (x, y) clicks in image pixels (or [0, 1] if
                 ``normalize_coords=False``); ``[B, N, 2]`` for several objects.
-            point_labels: ``[N]`` (or ``[B, N]``) labels, 1 foreground, 0 background.
-            box: ``[4]`` (or ``[B, 4]``) box x0, y0, x1, y1.
+            point_labels: ``[N]`` (or ``[B, N]``) labels, 1 foreground, 0 background (and the
+                official 2 / 3 box corners, -1 padding).
+            box: ``[4]`` (or ``[B, 4]``) box x0, y0, x1, y1 (x1 > x0, y1 > y0).
             mask_input: ``[1, 256, 256]`` low-res logits of a previous call (``[B, 1, 256, 256]``).
             multimask_output: return 3 masks instead of 1.
             return_logits: float logits instead of bool masks.
@@ -315,6 +311,12 @@ class SAM2ImagePredictor:
         Returns:
             masks ``[C, H, W]`` (bool or float32), IoU predictions ``[C]`` float32, low-res
             logits ``[C, 256, 256]`` float32 (a leading ``B`` when several objects are given).
+
+        Raises:
+            PromptError: (a ``ValueError``) a prompt breaking the rules of
+                :mod:`sam2.utils.prompt_checks` (NaN / infinite or out-of-image clicks, labels
+                outside 1/0/2/3/-1, reversed or zero-area boxes, empty point arrays, NaN mask
+                logits); the message names the argument and the value.
         """
         self._require_image("mask prediction")
         prompts = self._convert_prompts(point_coords, point_labels, box, mask_input, normalize_coords, -1)

@@ -37,11 +37,12 @@ from tqdm import tqdm
 
 from sam2.modeling.sam2_base import SAM2Base
 from sam2.modeling.track_types import PointInputs
+from sam2.utils.prompt_checks import check_integer, check_mask, check_obj_id
 from sam2.video.frame_source import open_frame_source
 from sam2.video.frame_step import MISSING_OBJECT_LOGIT, FrameStepMixin
 from sam2.video.memory_bank import EVICTION_MODES, MemoryBank
 from sam2.video.policies import MemoryPolicy, PolicySpec, resolve_policy
-from sam2.video.prompts import ArrayLike, PromptError, as_tensor, assemble_clicks
+from sam2.video.prompts import ArrayLike, PromptError, assemble_clicks
 from sam2.video.state import FeatureCache, InferenceState, ObjectTrack, UnknownObjectError
 
 logger = logging.getLogger(__name__)
@@ -288,8 +289,12 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
         """Add clicks (``points`` ``[N, 2]`` x/y, ``labels`` ``[N]``: 1 positive, 0 negative)
         and/or a ``box`` ``[x0, y0, x1, y1]`` for ``obj_id`` on ``frame_idx``.
 
-        Coordinates are in video pixels (``normalize_coords=True``) or already in model-input
-        pixels. On a frame the object was tracked on, the prompt is a correction.
+        Coordinates are in video pixels (``normalize_coords=True``) or already normalised to
+        ``[0, 1]``. On a frame the object was tracked on, the prompt is a correction. The
+        prompt rules (finite clicks inside the frame, labels 1/0 and the official 2/3 box
+        corners and -1 padding, boxes of positive area, an integer frame index and object id)
+        are those of :mod:`sam2.utils.prompt_checks`; a violation raises :class:`PromptError`
+        (or ``TypeError``/``IndexError`` for the frame index) naming the value.
 
         Returns:
             ``(frame_idx, obj_ids, video_res_masks)`` with ``video_res_masks``
@@ -297,6 +302,7 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
         """
         state = inference_state
         frame_idx = state.check_frame(frame_idx)
+        obj_id = check_obj_id(obj_id)
         where = f"prompt for object {obj_id} on frame {frame_idx}"
         if (points is None) != (labels is None):
             raise PromptError(f"{where}: points and labels must be given together")
@@ -306,7 +312,8 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
             raise PromptError(
                 f"{where}: a box must come before any click, so it cannot be added with "
                 "clear_old_points=False")
-        coords, lab = assemble_clicks(points, labels, box, where)
+        size = (state.video_width, state.video_height) if normalize_coords else (1.0, 1.0)
+        coords, lab = assemble_clicks(points, labels, box, where, size)
         if normalize_coords:
             coords = coords / torch.tensor([state.video_width, state.video_height])
         coords = (coords * self.image_size).to(state.device)
@@ -346,9 +353,9 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
         """
         state = inference_state
         frame_idx = state.check_frame(frame_idx)
+        obj_id = check_obj_id(obj_id)
         where = f"mask prompt for object {obj_id} on frame {frame_idx}"
-        mask_t = as_tensor(mask, torch.bool, "mask", where) if not isinstance(
-            mask, torch.Tensor) else mask
+        mask_t = check_mask(mask, where)
         if mask_t.dim() != 2:
             raise PromptError(f"{where}: the mask must be 2-D [H, W], got shape {tuple(mask_t.shape)}")
         if tuple(mask_t.shape) != (state.video_height, state.video_width):
@@ -396,6 +403,7 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
         start = state.check_frame(start)
         if max_frames is None:
             max_frames = state.num_frames
+        max_frames = check_integer(max_frames, "max_frame_num_to_track")
         if max_frames < 0:
             raise ValueError(f"max_frame_num_to_track must be >= 0, got {max_frames}")
         if reverse:

@@ -153,7 +153,7 @@ def test_bad_prompts(pred):
     with pytest.raises(ValueError, match="mask_input must have shape"):
         pred.predict(mask_input=np.zeros((1, 8, 8), np.float32))
     with pytest.raises(ValueError, match="box batch size"):
-        pred.predict(point_coords=np.zeros((3, 1, 2)), point_labels=np.ones((3, 1)), box=np.zeros((2, 4)))
+        pred.predict(point_coords=np.zeros((3, 1, 2)), point_labels=np.ones((3, 1)), box=np.tile([0.0, 0.0, 5.0, 5.0], (2, 1)))
 
 
 def test_box_goes_first_and_coords_are_scaled(pred):

@@ -57,9 +57,9 @@ def _floats(text: str, count: tuple[int, ...], flag: str) -> tuple[float, ...]:
     return values
 
 
-def _point(text: str) -> tuple[float, float, int]:
+def _point(text: str) -> tuple[float, float, float]:
     values = _floats(text, (2, 3), "--points")
-    label = int(values[2]) if len(values) == 3 else 1
+    label = values[2] if len(values) == 3 else 1  # checked (a whole 0 or 1) by TrackSettings
     return values[0], values[1], label
 
 

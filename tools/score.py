@@ -37,7 +37,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--chunk-frames", type=int, default=15, help="frames per task")
     cli.add_progress_flag(parser)
     parser.add_argument("--debug", action="store_true", help="accepted for compatibility (unused)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for flag in ("workers", "chunk_frames"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+    return args
 
 
 def _fmt(value: float | None) -> str:
@@ -58,10 +62,10 @@ def main(argv: list[str] | None = None) -> int:
             args.meta,
             args.ann,
             args.pred,
-            workers=max(1, args.workers),
+            workers=args.workers,
             allow_missing=args.allow_missing,
             progress=not args.no_progress,
-            chunk_frames=max(1, args.chunk_frames),
+            chunk_frames=args.chunk_frames,
             on_warning=warnings.append,
         )
     except DataFormatError as exc:

@@ -45,6 +45,7 @@ import numpy as np
 
 from sam2.demo.assets import DEFAULT_CHECKPOINT_HELP, DEMO_CONFIG
 from sam2.utils import cli
+from sam2.utils.prompt_checks import CLICK_LABELS, PromptError, check_boxes, check_points
 
 logger = logging.getLogger("track_stream")
 
@@ -68,17 +69,21 @@ def _numbers(text: str, count: Sequence[int], what: str) -> List[float]:
 
 def _point(text: str) -> Tuple[float, float, int]:
     values = _numbers(text, (2, 3), "--points")
-    label = int(values[2]) if len(values) == 3 else 1
-    if len(values) == 3 and (values[2] not in (0.0, 1.0)):
-        raise argparse.ArgumentTypeError(f"--points {text!r}: the label must be 1 (positive) or 0")
-    return values[0], values[1], label
+    label = values[2] if len(values) == 3 else 1
+    try:  # the library's prompt rules, clicks only on the command line
+        check_points([values[:2]], [label], f"--points {text!r}", allowed_labels=CLICK_LABELS)
+    except PromptError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return values[0], values[1], int(label)
 
 
 def _box(text: str) -> List[float]:
-    x0, y0, x1, y1 = _numbers(text, (4,), "--box")
-    if x1 <= x0 or y1 <= y0:
-        raise argparse.ArgumentTypeError(f"--box {text!r}: expected X0,Y0,X1,Y1 with X1 > X0, Y1 > Y0")
-    return [x0, y0, x1, y1]
+    values = _numbers(text, (4,), "--box")
+    try:
+        check_boxes(values, f"--box {text!r}")
+    except PromptError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return values
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

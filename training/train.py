@@ -35,6 +35,7 @@ from training.utils.config import (
     default_run_dir,
     register_resolvers,
 )
+from sam2.utils.prompt_checks import check_setting
 
 log = logging.getLogger("training.train")
 
@@ -55,6 +56,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--account", default=None)
     p.add_argument("--qos", default=None)
     p.add_argument("--num-workers", type=int, default=None, help="data-loading workers per process (scratch.num_train_workers)")
+    p.add_argument("--allow-any-target", action="store_true",
+                   help="let the config name any _target_ (default: only the package's, training's and "
+                        "torch's classes; also SAM2_ALLOW_ANY_TARGET=1). Only for configs you trust as code")
     p.add_argument("overrides", nargs="*", help="Hydra overrides key=value")
     args = p.parse_args(argv)
     bad = [o for o in args.overrides if "=" not in o and not o.startswith("~")]
@@ -65,7 +69,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def build_config(args: argparse.Namespace) -> DictConfig:
     """Compose the config and fold the command-line flags into it."""
-    cfg = compose_config(args.config, args.overrides)
+    cfg = compose_config(args.config, args.overrides, allow_any_target=args.allow_any_target)
     if args.num_gpus is not None:
         if args.num_gpus < 1:
             raise ConfigError("--num-gpus must be >= 1")
@@ -112,6 +116,30 @@ def preflight(cfg: DictConfig, config_name: str) -> None:
     nodes, gpus = int(cfg.launcher.num_nodes), int(cfg.launcher.gpus_per_node)
     if nodes < 1 or gpus < 1:
         raise ConfigError(f"launcher.num_nodes ({nodes}) and launcher.gpus_per_node ({gpus}) must be >= 1")
+    for key, bounds in _SETTING_RANGES.items():
+        value = OmegaConf.select(cfg, key)
+        if value is not None:
+            try:
+                check_setting(f"config {config_name}", key, value, **bounds)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(str(exc)) from None
+
+
+#: ranges of the numeric settings checked before a run starts (a clip of 0 frames or 0 epochs
+#: would train nothing; a NaN learning rate would train garbage); absent keys are skipped
+_SETTING_RANGES: Dict[str, Dict[str, Any]] = {
+    "scratch.num_frames": dict(low=1, integer=True),
+    "scratch.num_epochs": dict(low=1, integer=True),
+    "scratch.phases_per_epoch": dict(low=1, integer=True),
+    "scratch.train_batch_size": dict(low=1, integer=True),
+    "scratch.max_num_objects": dict(low=1, integer=True),
+    "scratch.num_train_workers": dict(low=0, integer=True),
+    "scratch.resolution": dict(low=1, integer=True),
+    "scratch.base_lr": dict(low=0.0, low_open=True),
+    "scratch.vision_lr": dict(low=0.0, low_open=True),
+    "dataset.multiplier": dict(low=0.0, low_open=True),
+    "trainer.max_epochs": dict(low=1, integer=True),
+}
 
 
 def _atomic_write_text(path: str, text: str) -> None:

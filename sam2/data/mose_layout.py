@@ -44,9 +44,10 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from sam2.data.errors import DataFormatError
+from sam2.data.frame_decode import IMAGE_ERRORS, to_rgb8
 from sam2.data.frame_files import FRAME_EXTENSIONS, frame_index_of, list_frame_files, list_video_frames
 from sam2.data.palette import flat_to_palette, palette_to_flat, voc_palette
 from sam2.utils.atomic_files import atomic_output
@@ -92,7 +93,7 @@ def _open_image(path: Path) -> Image.Image:
     try:
         img = Image.open(path)
         img.load()
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+    except IMAGE_ERRORS as exc:
         raise DataFormatError(path, f"unreadable image ({exc})") from exc
     return img
 
@@ -103,9 +104,7 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
     Returns:
         ``[H, W, 3]`` uint8.
     """
-    img = _open_image(Path(path))
-    if img.mode != "RGB":
-        img = img.convert("RGB")
+    img = to_rgb8(_open_image(Path(path)), path)  # 16-bit frames scaled, not clipped
     return np.asarray(img, dtype=np.uint8).copy()
 
 
@@ -117,7 +116,7 @@ def image_size_of(path: str | os.PathLike) -> tuple[int, int]:
     try:
         with Image.open(p) as img:
             width, height = img.size
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+    except IMAGE_ERRORS as exc:
         raise DataFormatError(p, f"unreadable image ({exc})") from exc
     return height, width
 

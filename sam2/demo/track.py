@@ -36,6 +36,8 @@ from sam2.demo.assets import ModelChoice, choose_model
 from sam2.demo.overlay_video import OverlayVideo
 from sam2.utils.output_lock import OutputLock, OutputLockedError
 from sam2.utils.safe_paths import UnsafePathError, check_outputs_apart, claim_output_folder, describe_kind
+from sam2.data.frame_decode import IMAGE_ERRORS, to_rgb8
+from sam2.utils.prompt_checks import CLICK_LABELS, PromptError, check_boxes, check_points, check_setting
 
 logger = logging.getLogger(__name__)
 
@@ -99,15 +101,14 @@ class TrackSettings:
             raise ValueError("--mask cannot be combined with --points or --box")
         if self.overlay not in ("gif", "mp4"):
             raise ValueError(f"overlay must be 'gif' or 'mp4', got {self.overlay!r}")
-        for x, y, label in self.points:
-            if label not in (0, 1):
-                raise ValueError(f"point ({x}, {y}) has label {label}; labels are 1 (object) or 0 (background)")
+        # the library's prompt rules (sam2.utils.prompt_checks), clicks only on the command line
+        if self.points:
+            check_points([p[:2] for p in self.points], [p[2] for p in self.points], "--points",
+                         allowed_labels=CLICK_LABELS)
         if self.box is not None:
-            x0, y0, x1, y1 = self.box
-            if not (x1 > x0 and y1 > y0):
-                raise ValueError(f"box {self.box} must have x1 > x0 and y1 > y0")
-        if self.fps <= 0:
-            raise ValueError(f"fps must be positive, got {self.fps}")
+            check_boxes(self.box, "--box")
+        check_setting("--fps", "fps", self.fps, low=0.0, low_open=True)
+        check_setting("--max-overlay-side", "max_overlay_side", self.max_overlay_side, low=1, integer=True)
 
 
 @dataclass
@@ -157,8 +158,8 @@ def iter_video_frames(video: Path) -> Iterator[np.ndarray]:
         for path in _frame_files(video):
             try:
                 with Image.open(path) as img:
-                    yield np.asarray(img.convert("RGB"))
-            except OSError as exc:
+                    yield np.asarray(to_rgb8(img, path))
+            except IMAGE_ERRORS as exc:
                 raise TrackError(f"{path}: cannot decode this frame ({exc})") from exc
         return
     if not video.is_file():
@@ -274,13 +275,13 @@ def _track_locked(settings: TrackSettings, choice: Optional[ModelChoice], video:
         if settings.mask is not None:
             predictor.add_new_mask(state, 0, 1, _read_mask(Path(settings.mask), (height, width)))
         else:
-            for x, y, _ in settings.points:
-                if not (0 <= x < width and 0 <= y < height):
-                    raise TrackError(f"point ({x}, {y}) is outside the {width}x{height} first frame")
             points = np.array([[x, y] for x, y, _ in settings.points], dtype=np.float32) if settings.points else None
             labels = np.array([label for _, _, label in settings.points], dtype=np.int32) if settings.points else None
             box = np.array(settings.box, dtype=np.float32) if settings.box is not None else None
-            predictor.add_new_points_or_box(state, 0, 1, points=points, labels=labels, box=box)
+            try:  # the predictor checks the clicks against the first frame's size
+                predictor.add_new_points_or_box(state, 0, 1, points=points, labels=labels, box=box)
+            except PromptError as exc:
+                raise TrackError(str(exc)) from None
 
     palette = voc_palette()
     names = frame_names(video, state.num_frames)

@@ -14,9 +14,19 @@ Rules (MOSEv2 reference scorer, with our stricter checks):
 * A ``pred_dir`` holding a single non-hidden folder whose name is not a video is descended into
   (unzipped submissions).
 * A video without a prediction folder scores 0 for all its objects (``missing_videos``).
-* Prediction PNGs are matched to GT frames by sorted position; a missing frame, a wrong size or
-  an unreadable/non-indexed PNG is an error naming the file, unless ``allow_missing``, which
-  scores that frame as an empty prediction and records a warning.
+* Prediction PNGs are matched to GT frames by frame number (``00007.png`` = GT ``00007.png``),
+  never by position. A missing frame, a wrong size or an unreadable/non-indexed PNG is an error
+  naming the file (and, for missing frames, the stray prediction files that match no GT frame),
+  unless ``allow_missing``, which scores that frame as an empty prediction and records a
+  warning. Stray prediction PNGs beside a complete set are ignored with a warning naming them.
+* A prediction PNG holding the value 255 when 255 is not an object of its video is refused
+  (it is a 0/255 binary mask; predictions hold object ids 1, 2, ...), even with ``allow_missing``.
+* The meta file and the GT must agree: an object id found in a video's evaluated GT frames but
+  missing from the meta's ``objects`` is an error (it would silently not be scored), and so
+  is a meta object that appears in none of the video's GT frames (it would score 100 for an
+  empty prediction). An object absent from the evaluated window but present on the first or
+  last frame is legitimate (MOSE protocol) and scored as usual. Meta object ids must be unique
+  and in 1..255.
 * Videos of 1 or 2 frames have no evaluated frame: their objects score 0 (with a warning) and
   count in the means, as in the reference.
 """
@@ -63,6 +73,8 @@ class ChunkTask:
     gt_paths: tuple[str, ...]
     pred_paths: tuple[str | None, ...]
     allow_missing: bool = False
+    objects: tuple[int, ...] = ()  # the video's meta objects (to recognise 0/255 binary masks)
+    collect_ids: bool = False  # report the ids found in the GT frames (one task per video chunk)
 
 
 @dataclass
@@ -78,6 +90,7 @@ class ChunkResult:
     gt_empty: list[bool]
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    gt_ids: list[int] = field(default_factory=list)  # ids in the chunk's GT frames (collect_ids)
 
 
 @dataclass
@@ -118,25 +131,42 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
     started = time.perf_counter()
     result = ChunkResult(task.video, task.obj_id, task.start, [], [], [], [])
     empty_pred = np.zeros(task.size, dtype=bool)
+    seen = np.zeros(256, dtype=np.int64)
     for gt_path, pred_path in zip(task.gt_paths, task.pred_paths):
-        gt = _load_ids(gt_path, task.size, prediction=False) == task.obj_id
+        gt_ids = _load_ids(gt_path, task.size, prediction=False)
+        if task.collect_ids:
+            seen += np.bincount(gt_ids.ravel(), minlength=256)
+        gt = gt_ids == task.obj_id
         if pred_path is None:
             pred = empty_pred
         else:
             try:
-                pred = _load_ids(pred_path, task.size, prediction=True) == task.obj_id
+                pred_ids = _load_ids(pred_path, task.size, prediction=True)
             except DataFormatError as exc:
                 if not task.allow_missing:
                     raise
                 result.warnings.append(f"{exc} -> scored as an empty prediction (--allow-missing)")
+                pred_ids = None
+            if pred_ids is None:
                 pred = empty_pred
+            else:
+                _refuse_binary_mask(pred_ids, pred_path, task)
+                pred = pred_ids == task.obj_id
         score = frame_score(gt, pred)
         result.j.append(score.j)
         result.f.append(score.f)
         result.f_dot.append(score.f_dot)
         result.gt_empty.append(score.gt_empty)
+    result.gt_ids = [int(i) for i in np.flatnonzero(seen)]
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _refuse_binary_mask(pred_ids: np.ndarray, path: str, task: ChunkTask) -> None:
+    if 255 not in task.objects and bool((pred_ids == 255).any()):
+        raise DataFormatError(
+            path, f"holds the value 255, which is not an object of video {task.video!r} (objects "
+            f"{list(task.objects)}): a 0/255 binary mask? Prediction PNGs hold object ids (0 background, 1, 2, ...)")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -161,27 +191,32 @@ def resolve_pred_dir(pred_dir: str | os.PathLike, video_names: Sequence[str]) ->
 def _match_predictions(
     video: str, gt_files: list[Path], pred_folder: Path, allow_missing: bool, warnings: list[str]
 ) -> list[str | None]:
-    """Prediction path per GT frame (by sorted position); None = missing (allow_missing only)."""
+    """Prediction path per GT frame, matched by frame number; None = missing (allow_missing only)."""
     pred_files = list_frame_files(pred_folder, (".png",))
     gt_index = [int(p.stem) for p in gt_files]
     pred_by_index = {int(p.stem): p for p in pred_files}
-    if len(pred_files) == len(gt_files):
-        if [int(p.stem) for p in pred_files] != gt_index:
-            warnings.append(f"{pred_folder}: prediction names differ from the GT names; matched by sorted position")
-        return [str(p) for p in pred_files]
-    missing = [i for i in gt_index if i not in pred_by_index]
-    if not missing:  # a superset of the GT frames: use the GT frames, ignore the extras
-        warnings.append(f"{pred_folder}: {len(pred_files) - len(gt_files)} extra prediction PNGs ignored")
-        return [str(pred_by_index[i]) for i in gt_index]
-    first = gt_files[gt_index.index(missing[0])].name
-    if not allow_missing:
+    gt_set = set(gt_index)
+    stray = [p.name for p in pred_files if int(p.stem) not in gt_set]
+    missing = [gt_files[k].name for k, i in enumerate(gt_index) if i not in pred_by_index]
+    stray_note = f"; stray prediction files matching no GT frame: {_names(stray)}" if stray else ""
+    if missing and not allow_missing:
         raise DataFormatError(
-            pred_folder / first,
-            f"prediction missing for this frame ({len(missing)} of {len(gt_files)} frames of video {video!r} missing; "
-            "use --allow-missing to score them as empty)",
+            pred_folder / missing[0],
+            f"prediction missing for this frame ({len(missing)} of {len(gt_files)} frames of video {video!r} "
+            f"missing: {_names(missing)}{stray_note}; frames are matched by number, never by position; "
+            "use --allow-missing to score missing frames as empty)",
         )
-    warnings.append(f"{pred_folder / first}: {len(missing)} missing prediction frames scored as empty (--allow-missing)")
+    if missing:
+        warnings.append(f"{pred_folder}: {len(missing)} missing prediction frames scored as empty (--allow-missing): "
+                        f"{_names(missing)}")
+    if stray:
+        warnings.append(f"{pred_folder}: {len(stray)} stray prediction PNGs matching no GT frame ignored: {_names(stray)}")
     return [str(pred_by_index[i]) if i in pred_by_index else None for i in gt_index]
+
+
+def _names(names: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
 @dataclass
@@ -192,6 +227,7 @@ class _Plan:
     missing_videos: list[str]
     no_eval_frame_videos: list[str]
     warnings: list[str]
+    end_frames: dict[str, tuple[str, str]] = field(default_factory=dict)  # video -> first, last GT PNG
 
 
 def plan_tasks(
@@ -211,6 +247,13 @@ def plan_tasks(
         if video not in meta.videos:
             raise DataFormatError(where, f"video {video!r} of {ann_dir} is not in the meta file")
         entry = meta.videos[video]
+        bad_ids = [o for o in entry.objects if not 1 <= o <= 255]
+        if bad_ids:
+            raise DataFormatError(where, f"video {video!r}: object ids must be 1..255 (0 is the background), got {bad_ids}")
+        repeated = sorted({o for o in entry.objects if entry.objects.count(o) > 1})
+        if repeated:
+            raise DataFormatError(where, f"video {video!r}: object id(s) {repeated} listed more than once "
+                                         "(each would be scored again)")
         gt_files = list_frame_files(ann_dir / video, (".png",))
         if entry.length != len(gt_files):
             raise DataFormatError(where, f"video {video!r}: meta length {entry.length} but {len(gt_files)} GT PNGs in {ann_dir / video}")
@@ -232,14 +275,16 @@ def plan_tasks(
             plan.missing_videos.append(video)
             continue
         preds = _match_predictions(video, gt_files, pred_folder, allow_missing, plan.warnings)
+        plan.end_frames[video] = (str(gt_files[0]), str(gt_files[-1]))
         for start in range(1, len(gt_files) - 1, chunk_frames):
             end = min(start + chunk_frames, len(gt_files) - 1)
-            for obj_id in entry.objects:
+            for k, obj_id in enumerate(entry.objects or (0,)):  # 0: no object, still collect the GT ids
                 plan.tasks.append(
                     ChunkTask(
                         video=video, obj_id=obj_id, start=start, end=end, size=size,
                         gt_paths=tuple(str(p) for p in gt_files[start:end]),
                         pred_paths=tuple(preds[start:end]), allow_missing=allow_missing,
+                        objects=tuple(entry.objects), collect_ids=k == 0,
                     )
                 )
     extra = sorted(set(p.name for p in _visible_entries(pred_dir) if p.is_dir()) - set(videos))
@@ -286,6 +331,31 @@ def _run_tasks(tasks: list[ChunkTask], workers: int, progress: bool) -> list[Chu
             bar.close()
 
 
+def _check_meta_against_gt(meta: SplitMeta, ann_root: Path, plan: _Plan, chunks: list[ChunkResult],
+                           per_object: dict[tuple[str, int], list[ChunkResult]]) -> None:
+    """Refuse GT ids absent from the meta and meta objects absent from every GT frame."""
+    where = meta.path or "meta.json"
+    seen: dict[str, set[int]] = {}
+    for chunk in chunks:
+        seen.setdefault(chunk.video, set()).update(chunk.gt_ids)
+    for video, ids in seen.items():
+        declared = set(meta.videos[video].objects)
+        undeclared = sorted(ids - declared - {0})
+        if undeclared:
+            raise DataFormatError(
+                ann_root / video, f"GT object id(s) {undeclared} of video {video!r} are not in the meta file's "
+                f"objects {sorted(declared)} ({where}); they would not be scored")
+    for (video, obj_id), parts in per_object.items():
+        if obj_id == 0 or not all(v for c in parts for v in c.gt_empty):
+            continue
+        first, last = plan.end_frames[video]
+        if any(bool((read_index_png(p)[0] == obj_id).any()) for p in (first, last)):
+            continue  # present on the first or last frame only: legitimate
+        raise DataFormatError(
+            where, f"video {video!r}: object {obj_id} is in the meta file but appears in none of the "
+                   f"{meta.videos[video].length} GT frames of {ann_root / video}")
+
+
 def evaluate_split(
     meta: str | os.PathLike | SplitMeta,
     ann_dir: str | os.PathLike,
@@ -323,6 +393,7 @@ def evaluate_split(
     for chunk in chunks:
         per_object.setdefault((chunk.video, chunk.obj_id), []).append(chunk)
         warnings.extend(chunk.warnings)
+    _check_meta_against_gt(meta_obj, ann_root, plan, chunks, per_object)
     objects: list[ObjectScore] = []
     missing = set(plan.missing_videos)
     for video, obj_id in plan.order:

@@ -15,6 +15,9 @@ the same way:
 * An unknown name raises :class:`UnknownConfigError`, which names it and lists the available
   configs of the kind asked for; a config Hydra cannot compose raises :class:`ConfigError`
   naming the config.
+* Configs are data: every ``_target_`` of the composed config (overrides included) must pass
+  :func:`sam2.utils.config_targets.check_config_targets` (an allowlist of the package's and
+  torch's classes) before anyone instantiates it, unless ``allow_any_target=True``.
 
 Kinds: ``"model"`` configs are the YAML files under ``configs/`` outside ``*_training`` folders;
 ``"training"`` configs are those inside ``*_training`` folders. Files or folders whose name
@@ -28,6 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, List, Optional, Sequence, Union
 
+from sam2.utils.config_errors import ConfigError, UnknownConfigError
+from sam2.utils.config_targets import check_config_targets
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -35,14 +41,6 @@ CONFIG_DIR = PACKAGE_DIR / "configs"
 CONFIG_MODULE = "sam2"
 HYDRA_VERSION_BASE = "1.2"
 KINDS = ("model", "training")
-
-
-class ConfigError(ValueError):
-    """A config that cannot be used as given; the message names the config, key or file at fault."""
-
-
-class UnknownConfigError(ConfigError):
-    """A config name that matches none (or several) of the shipped configs."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +147,8 @@ def private_hydra(ref: ConfigRef) -> Iterator[None]:
         VersionBase.instance().version_base = saved_version
 
 
-def compose(config_file: PathLike, overrides: Sequence[str] = (), kind: str = "model") -> Any:
+def compose(config_file: PathLike, overrides: Sequence[str] = (), kind: str = "model",
+            allow_any_target: bool = False) -> Any:
     """Compose a config (``omegaconf.DictConfig``, interpolations left unresolved).
 
     Args:
@@ -157,10 +156,12 @@ def compose(config_file: PathLike, overrides: Sequence[str] = (), kind: str = "m
         overrides: Hydra overrides applied during composition, e.g. ``["++model.num_maskmem=5"]``.
         kind: ``"model"`` or ``"training"``: which configs a bare name is looked up among and
             an unknown name's error lists.
+        allow_any_target: skip the ``_target_`` allowlist (only for configs trusted as code).
 
     Raises:
         UnknownConfigError: no such config (the message lists the available ones).
         ConfigError: Hydra cannot compose it (a missing default, a bad override, ...).
+        sam2.utils.config_errors.ConfigTargetError: (a ConfigError) a ``_target_`` outside the allowlist.
     """
     from hydra import compose as hydra_compose
     from hydra.errors import HydraException
@@ -172,9 +173,11 @@ def compose(config_file: PathLike, overrides: Sequence[str] = (), kind: str = "m
         extra.append(f"hydra.searchpath=[pkg://{CONFIG_MODULE}]")
     try:
         with private_hydra(ref):
-            return hydra_compose(config_name=ref.name, overrides=extra)
+            cfg = hydra_compose(config_name=ref.name, overrides=extra)
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(f"cannot compose config {ref.describe()}: {exc}") from exc
+    check_config_targets(cfg, kind, ref.describe(), allow_any_target)
+    return cfg
 
 
 __all__ = [

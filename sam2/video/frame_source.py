@@ -252,14 +252,16 @@ class ImageFolderSource(FrameSource):
 
     @staticmethod
     def _check_sizes(files: Sequence[Path]) -> Tuple[int, int]:
-        from PIL import Image, UnidentifiedImageError
+        from PIL import Image
+
+        from sam2.data.frame_decode import IMAGE_ERRORS
 
         first_size: Optional[Tuple[int, int]] = None
         for index, path in enumerate(files):
             try:
                 with Image.open(path) as img:  # reads the header only
                     size = img.size
-            except (UnidentifiedImageError, OSError) as err:
+            except IMAGE_ERRORS as err:  # a decompression bomb included
                 raise FrameReadError(
                     f"cannot read frame {index} ({path}): {err}") from err
             if first_size is None:
@@ -274,14 +276,16 @@ class ImageFolderSource(FrameSource):
         return first_size
 
     def _decode(self, index: int) -> np.ndarray:
-        from PIL import Image, UnidentifiedImageError
+        from PIL import Image
+
+        from sam2.data.frame_decode import IMAGE_ERRORS, to_rgb8
 
         path = self.paths[index]
         try:
             with Image.open(path) as img:
                 img.load()  # truncated files fail here, not lazily later
-                arr = resize_for_model(img, self.image_size)
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+                arr = resize_for_model(to_rgb8(img, path), self.image_size)
+        except IMAGE_ERRORS as err:
             raise FrameReadError(f"cannot decode frame {index} ({path}): {err}") from err
         if arr.dtype != np.uint8:
             raise FrameReadError(f"frame {index} ({path}) decodes to {arr.dtype}, expected uint8")

@@ -328,13 +328,15 @@ class ImageFolderSource(LiveSource):
 
     @staticmethod
     def _read(path: Path) -> Tuple[Any, Optional[str]]:
-        from PIL import Image, UnidentifiedImageError
+        from PIL import Image
+
+        from sam2.data.frame_decode import IMAGE_ERRORS, to_rgb8
 
         try:
             with Image.open(path) as img:
                 img.load()  # truncated files fail here
-                return img.convert("RGB"), None
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+                return to_rgb8(img, path), None
+        except IMAGE_ERRORS as err:
             return None, f"cannot decode {path.name}: {err}"
 
     def _raw_frames(self) -> Iterator[_Raw]:

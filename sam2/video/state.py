@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 
 from sam2.modeling.track_types import FrameOutput, PointInputs
+from sam2.utils.prompt_checks import check_frame_index
 from sam2.video.frame_source import FrameSource
 from sam2.video.memory_bank import MemoryBank
 from sam2.video.policies import MemoryPolicy
@@ -168,18 +169,8 @@ class InferenceState:
             ) from None
 
     def check_frame(self, frame_idx: int) -> int:
-        """Validate a frame index against the video length."""
-        if isinstance(frame_idx, bool) or not isinstance(frame_idx, int):
-            try:
-                frame_idx = int(frame_idx)
-            except (TypeError, ValueError):
-                raise TypeError(f"frame index must be an int, got {frame_idx!r}") from None
-        if frame_idx < 0 or (self.num_frames is not None and frame_idx >= self.num_frames):
-            raise IndexError(
-                f"frame index {frame_idx} is out of range: the video has {self.num_frames} "
-                f"frames (0..{self.num_frames - 1})"
-            )
-        return frame_idx
+        """Validate a frame index against the video length (:func:`sam2.utils.prompt_checks.check_frame_index`)."""
+        return check_frame_index(frame_idx, self.num_frames)
 
     def has_pending_cond(self, frame_idx: int) -> bool:
         """Whether any object has a new (not yet propagated) prompt on ``frame_idx``."""

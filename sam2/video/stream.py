@@ -36,6 +36,7 @@ from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
+from sam2.utils.prompt_checks import check_integer
 from sam2.video.frame_source import FrameReadError, FrameSource, _normalise_uint8, resize_for_model
 from sam2.video.live_sources import CorruptFrameError, LiveFrame, as_rgb_uint8
 from sam2.video.state import FeatureCache, InferenceState
@@ -136,14 +137,13 @@ class _StreamState(InferenceState):
 
     def check_frame(self, frame_idx: int) -> int:
         current = self.frames.index
-        if isinstance(frame_idx, bool) or not isinstance(frame_idx, (int, np.integer)):
-            raise TypeError(f"frame index must be an int, got {frame_idx!r}")
-        if int(frame_idx) != current:
-            tense = "in the past" if int(frame_idx) < current else "not pushed yet"
+        frame_idx = check_integer(frame_idx, "frame index")
+        if frame_idx != current:
+            tense = "in the past" if frame_idx < current else "not pushed yet"
             raise StreamPromptError(
-                f"frame {int(frame_idx)} is {tense}: a stream takes prompts on its current "
+                f"frame {frame_idx} is {tense}: a stream takes prompts on its current "
                 f"frame ({current}) only")
-        return int(frame_idx)
+        return frame_idx
 
 
 class VideoStream:

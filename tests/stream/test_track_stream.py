@@ -127,8 +127,8 @@ def test_points_and_box_prompts_and_frame_size_change(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["--source", "v.mp4", "--out", "o"], "give a first-frame prompt"),
     (["--source", "v.mp4", "--out", "o", "--points", "1"], "--points '1'"),
-    (["--source", "v.mp4", "--out", "o", "--points", "1,2,5"], "label must be 1"),
-    (["--source", "v.mp4", "--out", "o", "--box", "5,5,1,1"], "X1 > X0"),
+    (["--source", "v.mp4", "--out", "o", "--points", "1,2,5"], "--points '1,2,5': labels [5] not allowed"),
+    (["--source", "v.mp4", "--out", "o", "--box", "5,5,1,1"], "must have x1 > x0 and y1 > y0"),
     (["--source", "v.mp4", "--out", "o", "--mask", "m.png", "--box", "1,1,5,5"], "cannot be combined"),
     (["--source", "v.mp4", "--out", "o", "--box", "1,1,5,5", "--overlay", "o.gif"], ".mp4, .mkv"),
     (["--source", "v.mp4", "--out", "o", "--points", "1,1", "--obj-id", "300"], "--obj-id 300"),

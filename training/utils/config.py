@@ -21,6 +21,7 @@ from typing import Any, Iterable, List, Sequence
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from sam2.utils.config_compose import ConfigError, compose
+from sam2.utils.config_targets import check_config_targets
 
 _LEGACY_PLACEHOLDERS = ("xxx", "???")
 _LEGACY_PREFIXES = ("/path/to/",)
@@ -50,7 +51,7 @@ def register_resolvers() -> None:
             OmegaConf.register_new_resolver(name, fn)
 
 
-def compose_config(config: str, overrides: Sequence[str] = ()) -> DictConfig:
+def compose_config(config: str, overrides: Sequence[str] = (), allow_any_target: bool = False) -> DictConfig:
     """Compose a training config with Hydra and apply ``key=value`` overrides.
 
     The config is found and composed by :func:`sam2.utils.config_compose.compose`, the composer
@@ -62,6 +63,9 @@ def compose_config(config: str, overrides: Sequence[str] = ()) -> DictConfig:
     Args:
         config: config name (``configs/sam2.1_training/X.yaml``, ``X.yaml`` or ``X``) or a path to it.
         overrides: Hydra override strings, e.g. ``dataset.img_folder=/data/x``.
+        allow_any_target: skip the ``_target_`` allowlist of
+            :mod:`sam2.utils.config_targets`; by default the composed config and again the
+            config with the overrides applied are checked before anything is instantiated.
 
     Returns:
         The composed (unresolved) config.
@@ -70,11 +74,14 @@ def compose_config(config: str, overrides: Sequence[str] = ()) -> DictConfig:
         sam2.utils.config_compose.UnknownConfigError: no such config (a :class:`ConfigError`;
             the message lists the training configs).
         ConfigError: the config cannot be composed or an override does not apply.
+        sam2.utils.config_errors.ConfigTargetError: (a ConfigError) a ``_target_`` outside the allowlist.
     """
     register_resolvers()
-    cfg = compose(config, kind="training")
+    cfg = compose(config, kind="training", allow_any_target=allow_any_target)
     cfg = nest_model_config(cfg)
     apply_overrides(cfg, overrides, os.fspath(config))
+    if overrides:
+        check_config_targets(cfg, "training", os.fspath(config), allow_any_target)
     return cfg
 
 
