@@ -48,7 +48,7 @@ class TrackSettings:
         box: ``(x0, y0, x1, y1)`` in video pixels on the first frame.
         mask: a first-frame mask image (non-zero pixels = the object), the video's size.
         checkpoint, config: the model; None / the demo config = the shipped demo model.
-        rcms: RCMS on (N and tau of the published RCMS configs: 4 and 0.6) or off.
+        rcms: RCMS on (its published N and tau, RCMSPolicy's defaults) or plain SAM 2.1.
         overlay: ``"gif"`` or ``"mp4"`` (the MP4 needs PyAV).
         fps: frame rate of the overlay.
         max_overlay_side: the overlay is scaled down so its longer side is at most this.
@@ -194,18 +194,13 @@ def _build_predictor(settings: TrackSettings):
         checkpoint = resolve_checkpoint(settings.checkpoint, settings.config)
     except (ValueError, FileNotFoundError) as exc:
         raise TrackError(str(exc)) from None
-    if settings.rcms:  # the published RCMS configs' N and tau, as in the held-out demo's RCMS-on run
-        from sam2.demo.pipeline import rcms_reference
-
-        reference = rcms_reference()
-        rcms = {"num_prev_frames_to_promote": int(reference["num_prev_frames_to_promote"]),
-                "low_quality_threshold": float(reference["low_quality_threshold"])}
-    else:
-        rcms = {"num_prev_frames_to_promote": 0}
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    return build_sam2_video_predictor(settings.config, str(checkpoint), device=device, **rcms)
+    # RCMS with its published N and tau (RCMSPolicy's defaults, as in the held-out demo's
+    # RCMS-on run), or plain SAM 2.1: a named policy, whatever the config names
+    return build_sam2_video_predictor(settings.config, str(checkpoint), device=device,
+                                      memory_policy="rcms" if settings.rcms else "sam2.1")
 
 
 def track_video(settings: TrackSettings) -> TrackResult:

@@ -64,7 +64,8 @@ from sam2.video.memory_bank import MemoryBank
 
 __all__ = [
     "FrameDecision", "MemoryPolicy", "MemorySelectionPolicy", "PlainSAM2Policy",
-    "register_policy", "make_policy", "policy_names", "resolve_policy", "PolicySpec", "RCMS_SETTINGS",
+    "register_policy", "make_policy", "policy_names", "resolve_policy", "parse_policy_spec", "PolicySpec",
+    "RCMS_SETTINGS",
 ]
 
 
@@ -292,56 +293,52 @@ def make_policy(name: str, params: Optional[Mapping[str, Any]] = None) -> Memory
         raise TypeError(f"memory policy {name!r}: bad parameters {dict(params or {})}: {err}") from err
 
 
-#: RCMS settings accepted by the predictor and the builder (the ``rcms:`` block of a config)
+#: the ``"rcms"`` policy's parameters (also accepted as arguments of their own by the builder
+#: and the predictor, and in the older ``rcms:`` block of a config; see
+#: :mod:`sam2.video.settings`)
 RCMS_SETTINGS = (
     "num_prev_frames_to_promote", "low_quality_threshold", "rearm_after_present_frames",
     "max_promoted_frames",
 )
 
 
-def resolve_policy(spec: PolicySpec, rcms: Optional[Mapping[str, Any]] = None,
-                   rcms_switch: Optional[int] = None) -> MemoryPolicy:
-    """The policy named by ``spec``, with RCMS settings filled in.
+def parse_policy_spec(spec: Union[str, Mapping[str, Any]], what: str = "memory_policy"
+                      ) -> Tuple[str, Dict[str, Any]]:
+    """``"name"`` or ``{"name": ..., "params": {...}}`` -> ``(name, params)``; errors name ``what``."""
+    if isinstance(spec, str):
+        return spec, {}
+    if not isinstance(spec, Mapping):
+        raise TypeError(f"{what} must be a name, a mapping or a MemoryPolicy, got {type(spec).__name__}")
+    if "name" not in spec:
+        raise ValueError(f"{what} {dict(spec)!r} has no 'name'; known: {', '.join(policy_names())}")
+    unknown = set(spec) - {"name", "params"}
+    if unknown:
+        raise ValueError(f"{what}: unknown keys {sorted(unknown)} (expected 'name' and 'params')")
+    return str(spec["name"]), dict(spec.get("params") or {})
+
+
+def resolve_policy(spec: PolicySpec, rcms: Optional[Mapping[str, Any]] = None) -> MemoryPolicy:
+    """The policy named by ``spec``.
 
     Args:
         spec: a policy instance (returned as is), a registered name, or
             ``{"name": ..., "params": {...}}``; ``None`` means ``"sam2.1"``.
-        rcms: RCMS settings (:data:`RCMS_SETTINGS`; the config's ``rcms:`` block with the
-            caller's explicit values on top). They are the defaults of the ``"rcms"``
-            policy's parameters; ``params`` given in ``spec`` win over them.
-        rcms_switch: ``num_prev_frames_to_promote`` when the caller gave it explicitly (the
-            older way of switching RCMS): a positive value turns plain SAM2.1 into RCMS.
+        rcms: defaults of the ``"rcms"`` member's parameters (:data:`RCMS_SETTINGS`; unused
+            when the policy has no ``rcms`` member); ``params`` given in ``spec`` win over them,
+            :class:`~sam2.video.rcms.RCMSPolicy`'s own defaults fill the rest.
 
-    RCMS with ``num_prev_frames_to_promote = 0`` is plain SAM2.1 (bit for bit), so it
-    resolves to :class:`PlainSAM2Policy`.
+    The name is never changed: ``"sam2.1"`` is plain SAM 2.1 whatever ``rcms`` holds. RCMS with
+    ``num_prev_frames_to_promote = 0`` is plain SAM 2.1 (bit for bit), so it resolves to
+    :class:`PlainSAM2Policy` (and drops out of a composition).
     """
     if isinstance(spec, MemoryPolicy):
         return spec
-    if spec is None:
-        name, params = "sam2.1", {}
-    elif isinstance(spec, str):
-        name, params = spec, {}
-    elif isinstance(spec, Mapping):
-        if "name" not in spec:
-            raise ValueError(f"memory_policy {dict(spec)!r} has no 'name'; known: {', '.join(policy_names())}")
-        unknown = set(spec) - {"name", "params"}
-        if unknown:
-            raise ValueError(f"memory_policy: unknown keys {sorted(unknown)} (expected 'name' and 'params')")
-        name, params = str(spec["name"]), dict(spec.get("params") or {})
-    else:
-        raise TypeError(f"memory_policy must be a name, a mapping or a MemoryPolicy, got {type(spec).__name__}")
-    if name == "sam2.1" and rcms_switch is not None and rcms_switch > 0:
-        name = "rcms"
+    name, params = ("sam2.1", {}) if spec is None else parse_policy_spec(spec)
     if "+" in name:
         return _compose(name, params, rcms)
     if name == "rcms":
         merged = {k: v for k, v in dict(rcms or {}).items() if k in RCMS_SETTINGS}
         merged.update(params)
-        for key in ("num_prev_frames_to_promote", "low_quality_threshold"):
-            if merged.get(key) is None:
-                raise ValueError(
-                    f"memory policy 'rcms' needs {key}: set 'rcms.{key}' in the model config or "
-                    f"pass {key}=... to build_sam2_video_predictor / SAM2VideoPredictor")
         policy = make_policy("rcms", merged)
         return PlainSAM2Policy() if getattr(policy, "num_prev_frames_to_promote", 1) == 0 else policy
     return make_policy(name, params)

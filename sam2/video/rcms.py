@@ -46,6 +46,11 @@ logger = logging.getLogger(__name__)
 #: quality stored for predictions with no positive pixel
 NO_QUALITY = -1.0
 
+#: the published RCMS setting (N and tau): the defaults of :class:`RCMSPolicy`, and the one
+#: place they are written
+PUBLISHED_N = 4
+PUBLISHED_TAU = 0.6
+
 
 def mask_quality(
     pred_masks: torch.Tensor,
@@ -114,6 +119,9 @@ def _has_quality(q: float) -> bool:
 class RCMSPolicy(MemoryPolicy):
     """Disappearance-triggered promotion of reliable frames to conditioning memory.
 
+    The defaults, :data:`PUBLISHED_N` = 4 and :data:`PUBLISHED_TAU` = 0.6, are the published
+    RCMS setting and the one source of RCMS defaults (configs, tools and the predictor leave unset values to them).
+
     Args:
         num_prev_frames_to_promote: ``N``, the most frames promoted per trigger (0: never).
         low_quality_threshold: ``tau``; a frame is promoted only if its quality is > tau.
@@ -125,12 +133,12 @@ class RCMSPolicy(MemoryPolicy):
 
     def __init__(
         self,
-        num_prev_frames_to_promote: int,
-        low_quality_threshold: float,
+        num_prev_frames_to_promote: int = PUBLISHED_N,
+        low_quality_threshold: float = PUBLISHED_TAU,
         rearm_after_present_frames: Optional[int] = None,
         max_promoted_frames: Optional[int] = None,
     ) -> None:
-        n = int(num_prev_frames_to_promote)
+        n = int(num_prev_frames_to_promote) if not isinstance(num_prev_frames_to_promote, bool) else -1
         if n != num_prev_frames_to_promote or n < 0:
             raise ValueError(
                 f"num_prev_frames_to_promote must be a non-negative integer, got "

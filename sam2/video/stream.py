@@ -38,6 +38,7 @@ import torch
 
 from sam2.video.frame_source import FrameReadError, FrameSource, _normalise_uint8
 from sam2.video.live_sources import CorruptFrameError, LiveFrame, as_rgb_uint8
+from sam2.video.settings import as_memory_dtype
 from sam2.video.state import FeatureCache, InferenceState
 
 logger = logging.getLogger(__name__)
@@ -162,8 +163,6 @@ class VideoStream:
 
     def __init__(self, predictor, first_frame: Any, *, offload_state_to_cpu: bool = False,
                  memory_dtype: Optional[Union[str, torch.dtype]] = None) -> None:
-        from sam2.sam2_video_predictor import _as_dtype
-
         self.predictor = predictor
         warm_up = getattr(predictor, "warm_up", None)
         if callable(warm_up):  # SAM2VideoPredictorVOS: compile and warm up, as init_state does
@@ -185,7 +184,7 @@ class VideoStream:
             # a stream never revisits a past frame: memory behind the read window is dropped,
             # not offloaded, so that neither device nor host memory grows with its length
             memory_eviction="drop",
-            memory_dtype=predictor.memory_dtype if memory_dtype is None else _as_dtype(memory_dtype),
+            memory_dtype=predictor.memory_dtype if memory_dtype is None else as_memory_dtype(memory_dtype),
             features=FeatureCache(capacity=1),
             policy=predictor.memory_policy,
         )
