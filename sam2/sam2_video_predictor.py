@@ -22,9 +22,11 @@ Design (see ``docs/video_predictor.md``):
 * Memory features are stored as bfloat16 by default (as the official predictor does); set
   ``memory_dtype="float32"`` to keep them in full precision.
 
-Settings (the memory policy, RCMS, ``memory_dtype``, ``batch_objects``) are constructor
-arguments; ``build_sam2_video_predictor`` fills them from the model config (``memory_policy:``,
-``rcms:`` and ``video_predictor:`` blocks) unless given explicitly.
+Settings (the memory policy, ``memory_dtype``, ``batch_objects``) are one
+:class:`~sam2.video.settings.VideoSettings` value, resolved once by
+:func:`~sam2.video.settings.resolve_video_settings`: ``build_sam2_video_predictor`` resolves
+it from the model config's blocks and its arguments and passes ``settings=``; the
+constructor's separate keyword arguments go through the same function.
 """
 from __future__ import annotations
 

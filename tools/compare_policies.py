@@ -183,17 +183,22 @@ def _worker(args: argparse.Namespace) -> int:
     return 0 if summary.exit_code == 0 else 1
 
 
-def run_policy(args: argparse.Namespace, policy: str, opts: dict, work: Path) -> PolicyRun:
-    run = PolicyRun(policy=policy)
-    pred = work / f"pred_{policy.replace('+', '_')}"
-    report = work / f"report_{policy.replace('+', '_')}.json"
-    cmd = [sys.executable, os.path.abspath(__file__), "--_worker", "--split", str(args.split),
-           "--config", args.config, "--worker_policy", policy, "--worker_pred", str(pred),
-           "--worker_report", str(report), "--worker_opts", json.dumps(opts)]
+def child_arguments(args: argparse.Namespace, policy: str, opts: dict, pred: Path, report: Path) -> List[str]:
+    """The command-line arguments of one policy's child process (after the script path)."""
+    cmd = ["--_worker", "--split", str(args.split), "--config", args.config, "--worker_policy", policy,
+           "--worker_pred", str(pred), "--worker_report", str(report), "--worker_opts", json.dumps(opts)]
     if args.checkpoint:
         cmd += ["--checkpoint", args.checkpoint]
     for key, value in rcms_args(args, policy).items():
         cmd += [f"--{key}", str(value)]
+    return cmd
+
+
+def run_policy(args: argparse.Namespace, policy: str, opts: dict, work: Path) -> PolicyRun:
+    run = PolicyRun(policy=policy)
+    pred = work / f"pred_{policy.replace('+', '_')}"
+    report = work / f"report_{policy.replace('+', '_')}.json"
+    cmd = [sys.executable, os.path.abspath(__file__), *child_arguments(args, policy, opts, pred, report)]
     log.info("policy %s ...", policy)
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0 or not report.is_file():

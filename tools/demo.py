@@ -76,7 +76,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      help="first-frame clicks in pixels (LABEL 1 = object, default; 0 = background)")
     own.add_argument("--box", type=_box, default=None, metavar="X0,Y0,X1,Y1", help="first-frame box in pixels")
     own.add_argument("--mask", type=Path, default=None, help="first-frame mask image (non-zero = the object)")
-    own.add_argument("--rcms", choices=("on", "off"), default="on", help="RCMS memory selection (default: on)")
+    own.add_argument("--rcms", choices=("on", "off"), default="on", help="RCMS memory selection with its published N and tau, or plain SAM 2.1 (default: on)")
     own.add_argument("--overlay", choices=("gif", "mp4"), default="gif", help="overlay video format (mp4 needs PyAV)")
     own.add_argument("--fps", type=float, default=8.0, help="frame rate of the overlay")
     held = p.add_argument_group("held-out scores (without --video)")
@@ -94,23 +94,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def track_settings(args: argparse.Namespace):
+    """The :class:`sam2.demo.track.TrackSettings` of a ``--video`` run."""
+    from sam2.demo.track import TrackSettings
+
+    return TrackSettings(
+        video=args.video,
+        output_dir=args.output_dir or Path("demo_track"),
+        points=tuple(args.points),
+        box=args.box,
+        mask=args.mask,
+        checkpoint=args.checkpoint,
+        config=args.config,
+        rcms=args.rcms == "on",
+        overlay=args.overlay,
+        fps=args.fps,
+        show_progress=not args.no_progress,
+    )
+
+
 def track_main(args: argparse.Namespace) -> int:
-    from sam2.demo.track import TrackError, TrackSettings, track_video
+    from sam2.demo.track import TrackError, track_video
 
     try:
-        settings = TrackSettings(
-            video=args.video,
-            output_dir=args.output_dir or Path("demo_track"),
-            points=tuple(args.points),
-            box=args.box,
-            mask=args.mask,
-            checkpoint=args.checkpoint,
-            config=args.config,
-            rcms=args.rcms == "on",
-            overlay=args.overlay,
-            fps=args.fps,
-            show_progress=not args.no_progress,
-        )
+        settings = track_settings(args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
