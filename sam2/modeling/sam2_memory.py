@@ -14,7 +14,7 @@ Flattened features are sequence-first: ``[H*W, B, C]``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -62,6 +62,14 @@ class MemorySelection:
     key_scales: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
 
 
+#: a memory policy's read plan, an argument of the step:
+#: ``read_plan(frame_idx, reverse, selection, memory, window) -> selection`` rewrites what
+#: :meth:`SAM2MemoryMixin._select_memory` chose (``memory``: the track's
+#: :class:`~sam2.modeling.track_types.TrackMemory`; ``window``: the model's
+#: :class:`~sam2.modeling.read_window.ReadWindow`)
+ReadPlan = Callable[[int, bool, MemorySelection, TrackMemory, ReadWindow], MemorySelection]
+
+
 def seq_first_to_map(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
     """``[h*w, B, C] -> [B, C, h, w]``."""
     return x.permute(1, 2, 0).view(x.size(1), x.size(2), *size)
@@ -93,7 +101,7 @@ class SAM2MemoryMixin:
 
     def _select_memory(
         self, frame_idx: int, memory: TrackMemory, num_frames: Optional[int],
-        track_in_reverse: bool = False,
+        track_in_reverse: bool = False, read_plan: Optional[ReadPlan] = None,
     ) -> MemorySelection:
         """Decide which stored frames a non-initial frame reads (spatial memories and pointers).
 
@@ -137,8 +145,8 @@ class SAM2MemoryMixin:
                 if out is not None:
                     pointers.append(PointerRef(t, step, out))
         selection = MemorySelection(spatial=spatial, pointers=pointers, max_ptr_distance=window.pointer_window - 1)
-        if memory.selector is not None:  # a memory policy's read plan
-            selection = memory.selector(frame_idx, track_in_reverse, selection, memory, window)
+        if read_plan is not None:  # a memory policy's read plan
+            selection = read_plan(frame_idx, track_in_reverse, selection, memory, window)
         return selection
 
     # ================================================================================
@@ -239,6 +247,7 @@ class SAM2MemoryMixin:
         self, frame_idx: int, is_init_cond_frame: bool, current_vision_feats: List[torch.Tensor],
         current_vision_pos_embeds: List[torch.Tensor], feat_sizes: List[Tuple[int, int]],
         memory: TrackMemory, num_frames: Optional[int], track_in_reverse: bool = False,
+        read_plan: Optional[ReadPlan] = None,
     ) -> torch.Tensor:
         """Fuse the current frame's coarsest features ``[h*w, B, C]`` with memory -> ``[B, C, h, w]``.
 
@@ -258,7 +267,7 @@ class SAM2MemoryMixin:
             num_ptr_tokens = 0
             key_scale = None
         else:
-            selection = self._select_memory(frame_idx, memory, num_frames, track_in_reverse)
+            selection = self._select_memory(frame_idx, memory, num_frames, track_in_reverse, read_plan)
             memory_tokens, memory_pos, num_ptr_tokens = self._memory_tokens(
                 selection, batch, feats.device, feats.dtype,
             )
