@@ -63,7 +63,7 @@ from sam2.modeling.track_types import FrameOutput, MaskCandidates
 from sam2.video.memory_bank import MemoryBank
 
 __all__ = [
-    "FrameDecision", "MemoryPolicy", "MemorySelectionPolicy", "PlainSAM2Policy",
+    "FrameDecision", "MemoryPolicy", "PlainSAM2Policy",
     "register_policy", "make_policy", "policy_names", "resolve_policy", "parse_policy_spec", "PolicySpec",
     "RCMS_SETTINGS",
 ]
@@ -226,10 +226,6 @@ class MemoryPolicy(ABC):
 
     def describe(self) -> str:
         return self.name
-
-
-#: older name of :class:`MemoryPolicy`
-MemorySelectionPolicy = MemoryPolicy
 
 
 class PlainSAM2Policy(MemoryPolicy):
