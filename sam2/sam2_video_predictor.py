@@ -165,21 +165,47 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
         """
         if evict_memory is not None:
             memory_eviction = "drop" if evict_memory else "off"
-        if memory_eviction not in EVICTION_MODES:
-            raise ValueError(f"memory_eviction={memory_eviction!r}: expected one of {', '.join(EVICTION_MODES)}")
-        device = self.device
         frames = open_frame_source(
             video_path,
             image_size=self.image_size,
-            device=torch.device("cpu") if offload_video_to_cpu else device,
+            device=torch.device("cpu") if offload_video_to_cpu else self.device,
             cache_size=frame_cache_size,
             prefetch=async_loading_frames,
         )
-        state = InferenceState(
+        state = self.new_inference_state(
+            frames, num_frames=len(frames), video_height=frames.video_height,
+            video_width=frames.video_width, offload_video_to_cpu=offload_video_to_cpu,
+            offload_state_to_cpu=offload_state_to_cpu, memory_eviction=memory_eviction,
+            memory_dtype=memory_dtype)
+        # warm up: decode frame 0 and cache its features (fails early on a bad first frame)
+        self._frame_features(state, 0)
+        return state
+
+    def new_inference_state(
+        self, frames, *, num_frames: Optional[int], video_height: int, video_width: int,
+        offload_video_to_cpu: bool = False, offload_state_to_cpu: bool = False,
+        memory_eviction: str = "offload", memory_dtype: Optional[Union[str, torch.dtype]] = None,
+        state_class: type = InferenceState,
+    ) -> InferenceState:
+        """The one place inference states are made, for videos (:meth:`init_state`) and
+        streams (:meth:`open_stream`) alike: this predictor's device, memory dtype (unless
+        ``memory_dtype`` overrides it) and memory policy.
+
+        Args:
+            frames: the frame source (:class:`~sam2.video.frame_source.FrameSource`).
+            num_frames: video length (``None`` for a stream).
+            video_height, video_width: frame size in pixels.
+            memory_eviction: ``"offload"``, ``"drop"`` or ``"off"`` (see :meth:`init_state`).
+            state_class: :class:`InferenceState` or a subclass (streams check prompt frames).
+        """
+        if memory_eviction not in EVICTION_MODES:
+            raise ValueError(f"memory_eviction={memory_eviction!r}: expected one of {', '.join(EVICTION_MODES)}")
+        device = self.device
+        return state_class(
             frames=frames,
-            num_frames=len(frames),
-            video_height=frames.video_height,
-            video_width=frames.video_width,
+            num_frames=num_frames,
+            video_height=video_height,
+            video_width=video_width,
             device=device,
             storage_device=torch.device("cpu") if offload_state_to_cpu else device,
             offload_video_to_cpu=offload_video_to_cpu,
@@ -189,9 +215,6 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
             features=FeatureCache(capacity=1),
             policy=self.memory_policy,
         )
-        # warm up: decode frame 0 and cache its features (fails early on a bad first frame)
-        self._frame_features(state, 0)
-        return state
 
     def open_stream(self, first_frame, *, offload_state_to_cpu: bool = False,
                     memory_dtype: Optional[Union[str, torch.dtype]] = None):

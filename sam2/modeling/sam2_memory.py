@@ -101,7 +101,7 @@ class SAM2MemoryMixin:
 
     def _select_memory(
         self, frame_idx: int, memory: TrackMemory, num_frames: Optional[int],
-        track_in_reverse: bool = False, read_plan: Optional[ReadPlan] = None,
+        track_in_reverse: bool = False,
     ) -> MemorySelection:
         """Decide which stored frames a non-initial frame reads (spatial memories and pointers).
 
@@ -144,10 +144,7 @@ class SAM2MemoryMixin:
                 out = stored(t)
                 if out is not None:
                     pointers.append(PointerRef(t, step, out))
-        selection = MemorySelection(spatial=spatial, pointers=pointers, max_ptr_distance=window.pointer_window - 1)
-        if read_plan is not None:  # a memory policy's read plan
-            selection = read_plan(frame_idx, track_in_reverse, selection, memory, window)
-        return selection
+        return MemorySelection(spatial=spatial, pointers=pointers, max_ptr_distance=window.pointer_window - 1)
 
     # ================================================================================
     # memory tokens and attention
@@ -267,7 +264,9 @@ class SAM2MemoryMixin:
             num_ptr_tokens = 0
             key_scale = None
         else:
-            selection = self._select_memory(frame_idx, memory, num_frames, track_in_reverse, read_plan)
+            selection = self._select_memory(frame_idx, memory, num_frames, track_in_reverse)
+            if read_plan is not None:  # a memory policy's read plan rewrites SAM 2's choice
+                selection = read_plan(frame_idx, track_in_reverse, selection, memory, self.read_window(num_frames))
             memory_tokens, memory_pos, num_ptr_tokens = self._memory_tokens(
                 selection, batch, feats.device, feats.dtype,
             )

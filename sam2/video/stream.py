@@ -38,8 +38,7 @@ import torch
 
 from sam2.video.frame_source import FrameReadError, FrameSource, _normalise_uint8
 from sam2.video.live_sources import CorruptFrameError, LiveFrame, as_rgb_uint8
-from sam2.video.settings import as_memory_dtype
-from sam2.video.state import FeatureCache, InferenceState
+from sam2.video.state import InferenceState
 
 logger = logging.getLogger(__name__)
 
@@ -172,21 +171,12 @@ class VideoStream:
         height, width = rgb.shape[:2]
         slot = LiveFrameSlot(predictor.image_size, device)
         slot.set(0, rgb)
-        self._state: Optional[_StreamState] = _StreamState(
-            frames=slot,
-            num_frames=None,
-            video_height=height,
-            video_width=width,
-            device=device,
-            storage_device=torch.device("cpu") if offload_state_to_cpu else device,
-            offload_video_to_cpu=False,
+        self._state: Optional[_StreamState] = predictor.new_inference_state(
+            slot, num_frames=None, video_height=height, video_width=width,
             offload_state_to_cpu=offload_state_to_cpu,
             # a stream never revisits a past frame: memory behind the read window is dropped,
             # not offloaded, so that neither device nor host memory grows with its length
-            memory_eviction="drop",
-            memory_dtype=predictor.memory_dtype if memory_dtype is None else as_memory_dtype(memory_dtype),
-            features=FeatureCache(capacity=1),
-            policy=predictor.memory_policy,
+            memory_eviction="drop", memory_dtype=memory_dtype, state_class=_StreamState,
         )
         self._closed_after: Optional[int] = None
         #: prompts were added on the current frame and are not in memory yet
