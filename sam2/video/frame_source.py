@@ -24,12 +24,11 @@ import numpy as np
 import torch
 
 from sam2.data.errors import DataFormatError
-from sam2.data.frame_files import list_video_frames
+from sam2.data.frame_files import VIDEO_SUFFIXES, list_video_frames
 from sam2.utils.constants import IMAGENET_MEAN, IMAGENET_STD
 
 logger = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
 
 class FrameReadError(RuntimeError):

@@ -23,10 +23,10 @@ import torch.nn.functional as F
 
 from sam2.modeling.track_types import FrameOutput, MaskCandidates, PointInputs, TrackMemory
 from sam2.utils.constants import MISSING_OBJECT_LOGIT
+from sam2.utils.mask_quality import mask_quality
 from sam2.utils.misc import fill_holes_in_mask_scores
 from sam2.video.hypotheses import Hypothesis
 from sam2.video.policies import FrameDecision
-from sam2.video.rcms import mask_quality
 from sam2.video.state import FrameFeatures, InferenceState, ObjectTrack
 
 __all__ = ["FrameStepMixin", "Inferred", "MISSING_OBJECT_LOGIT"]
