@@ -1,11 +1,19 @@
 """Memory policies: what an object's memory keeps, and which decoder candidate becomes the output.
 
-The one mechanism
------------------
-The video predictor's per-frame step (:meth:`~sam2.video.frame_step.FrameStepMixin.track_frame`)
-calls the policy at exactly one point for every object on every *tracked* (not prompted)
-frame: :meth:`MemoryPolicy.on_frame`. At that point the decoder has run, nothing of the frame
-has been memory-encoded or stored, and the policy gets a :class:`FrameDecision`:
+The contract
+------------
+A policy has a few entry points (``docs/design.md`` lists who calls each): the per-object state
+(:meth:`MemoryPolicy.new_object_state`), the read plan (:meth:`MemoryPolicy.select_memory`) and
+the decoder presence threshold (:attr:`MemoryPolicy.presence_threshold`), which the step passes
+to the model as arguments of ``track_step`` (the model holds no policy), the frame decision
+(:meth:`MemoryPolicy.on_frame`), what eviction must keep (:meth:`MemoryPolicy.frames_to_retain`),
+memory hypotheses (``keeps_hypotheses``), forgetting (:meth:`MemoryPolicy.forget`) and records.
+
+The frame decision: the video predictor's per-frame step
+(:meth:`~sam2.video.frame_step.FrameStepMixin.track_frame`) calls
+:meth:`MemoryPolicy.on_frame` for every object on every *tracked* (not prompted) frame. At that
+point the decoder has run, nothing of the frame has been memory-encoded or stored, and the
+policy gets a :class:`FrameDecision`:
 
 * ``decision.candidates`` - every mask the decoder proposed (``[1, M, h, w]`` logits), their
   predicted IoUs ``[1, M]``, the object-score logit ``[1, 1]`` and which one the decoder chose
