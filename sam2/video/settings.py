@@ -205,16 +205,18 @@ def resolve_video_settings(
                     rcms[key], sources[key] = value, f"{where} rcms.{key}"
             in_spec = _rcms_in_params(params, members)
             for key, value in in_spec.items():
-                if key in given and given[key] != value:
+                if key not in given:
+                    rcms.pop(key, None)  # the spec's own value wins (resolve_policy applies it)
+                    sources[key] = sources["memory_policy"] + " params"
+                elif memory_policy is not None and given[key] != value:
                     raise ValueError(
                         f"{key} is given twice with different values: {given[key]!r} as an argument "
-                        f"and {value!r} in memory_policy params")
-                sources[key] = sources["memory_policy"] + " params"
-            for key in in_spec:
-                rcms.pop(key, None)  # the spec's own value wins (resolve_policy applies it)
+                        f"and {value!r} in the memory_policy argument's params")
+                else:  # an argument overrides the config's value
+                    for spelled in (key, f"rcms.{key}"):
+                        params.pop(spelled, None)
             for key, value in given.items():
-                if key not in in_spec:
-                    rcms[key], sources[key] = value, "argument"
+                rcms[key], sources[key] = value, "argument"
         elif {k: v for k, v in given.items() if (k, v) != ("num_prev_frames_to_promote", 0)}:
             logger.warning("RCMS arguments %s not used: memory policy %r (%s) has no rcms member",
                            {k: given[k] for k in sorted(given)}, name, sources["memory_policy"])
