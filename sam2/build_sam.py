@@ -255,7 +255,7 @@ def build_sam2(
         **kwargs: each becomes an override ``++model.<key>=<value>``.
 
     Returns:
-        The model, float32, on ``device``. The config's ``rcms`` block is not used here.
+        The model, float32, on ``device``. The config's video settings blocks are not used here.
     """
     from hydra.utils import instantiate
 
@@ -266,81 +266,6 @@ def build_sam2(
     cfg = compose_config(config_file, overrides, allow_any_target)
     model = instantiate(cfg.model, _recursive_=True)
     return _finish(model, ckpt_path, device, mode)
-
-
-def _rcms_setting(cfg: Any, key: str, given: Optional[float], config_file: PathLike) -> Any:
-    if given is not None:
-        return given
-    block = cfg.get("rcms") if hasattr(cfg, "get") else None
-    if block is None or block.get(key) is None:
-        raise ValueError(
-            f"config {os.fspath(config_file)!r} has no 'rcms.{key}'; add an 'rcms:' block "
-            f"(see configs/sam2/_base.yaml) or pass {key}=... to build_sam2_video_predictor"
-        )
-    return block.get(key)
-
-
-def _as_promote_count(value: Any) -> int:
-    if isinstance(value, bool) or not float(value).is_integer() or float(value) < 0:
-        raise ValueError(f"num_prev_frames_to_promote must be a non-negative integer, got {value!r}")
-    return int(value)
-
-
-def _config_block(cfg: Any, name: str) -> Dict[str, Any]:
-    from omegaconf import OmegaConf
-
-    block = cfg.get(name) if hasattr(cfg, "get") else None
-    return {} if block is None else dict(OmegaConf.to_container(block, resolve=True))
-
-
-def _video_predictor_settings(cfg: Any, config_file: PathLike, given: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, str]]:
-    """The video predictor's settings: each explicit argument, else the config's value.
-
-    Returns ``(constructor keyword arguments, where each value came from)``. The policy comes
-    from ``memory_policy`` (argument, else the config's ``memory_policy`` block, else plain
-    SAM2.1); RCMS parameters from the arguments, else the config's ``rcms:`` block (their one
-    source of defaults); an explicit ``num_prev_frames_to_promote`` is also the older RCMS
-    switch (> 0 turns the default policy into RCMS, 0 turns RCMS off).
-    """
-    from sam2.video.policies import RCMS_SETTINGS
-
-    where = f"config {os.fspath(config_file)!r}"
-    values: Dict[str, Any] = {}
-    sources: Dict[str, str] = {}
-    rcms_block = _config_block(cfg, "rcms")
-    for key in RCMS_SETTINGS:
-        if given.get(key) is not None:
-            values[key], sources[key] = given[key], "argument"
-        elif key in ("num_prev_frames_to_promote", "low_quality_threshold"):
-            values[key], sources[key] = _rcms_setting(cfg, key, None, config_file), f"{where} rcms.{key}"
-        elif rcms_block.get(key) is not None:
-            values[key], sources[key] = rcms_block[key], f"{where} rcms.{key}"
-    values["num_prev_frames_to_promote"] = _as_promote_count(values["num_prev_frames_to_promote"])
-    values["low_quality_threshold"] = float(values["low_quality_threshold"])
-
-    policy = given.get("memory_policy")
-    if policy is not None:
-        sources["memory_policy"] = "argument"
-    elif _config_block(cfg, "memory_policy"):
-        policy, sources["memory_policy"] = _config_block(cfg, "memory_policy"), f"{where} memory_policy"
-    else:
-        policy, sources["memory_policy"] = {"name": "sam2.1"}, "default"
-    switch = given.get("num_prev_frames_to_promote")
-    if switch is not None and not hasattr(policy, "on_frame"):
-        name = policy if isinstance(policy, str) else policy.get("name")
-        if switch > 0 and name == "sam2.1":
-            policy, sources["memory_policy"] = "rcms", "argument num_prev_frames_to_promote > 0"
-        elif switch == 0 and name == "rcms":
-            policy, sources["memory_policy"] = "sam2.1", "argument num_prev_frames_to_promote = 0"
-    values["memory_policy"] = policy
-
-    video_block = _config_block(cfg, "video_predictor")
-    for key in ("memory_dtype", "batch_objects"):
-        if given.get(key) is not None:
-            values[key], sources[key] = given[key], "argument"
-        elif video_block.get(key) is not None:
-            values[key], sources[key] = video_block[key], f"{where} video_predictor.{key}"
-    return values, sources
 
 
 def build_sam2_video_predictor(
@@ -364,8 +289,11 @@ def build_sam2_video_predictor(
 ) -> nn.Module:
     """Build a ``SAM2VideoPredictor`` (``SAM2VideoPredictorVOS`` with ``vos_optimized``).
 
-    Every predictor setting below left at ``None`` takes the config's value; the settings in
-    force and where each came from are logged (INFO).
+    The predictor's settings (:class:`~sam2.video.settings.VideoSettings`: memory policy,
+    memory dtype, batching) are resolved once by
+    :func:`~sam2.video.settings.resolve_video_settings` from the config's ``memory_policy``,
+    ``video_predictor`` (and older ``rcms``) blocks and the arguments below (``None``: the
+    config's value); the values in force and where each came from are logged (INFO).
 
     Args:
         config_file, ckpt_path, device, mode, hydra_overrides_extra, allow_any_target: as in
@@ -374,14 +302,16 @@ def build_sam2_video_predictor(
             masks for the memory encoder, ``fill_hole_area=8``.
         vos_optimized: use the VOS-optimised predictor (``torch.compile`` of the hot modules,
             on CPU and CUDA; see ``sam2.sam2_video_predictor_vos``).
-        num_prev_frames_to_promote: RCMS frames promoted at a disappearance; given explicitly
-            it also switches RCMS (> 0: on, 0: off). Config: ``rcms.num_prev_frames_to_promote``.
-        low_quality_threshold: RCMS quality threshold (``rcms.low_quality_threshold``).
+        num_prev_frames_to_promote: RCMS ``N``, a parameter of the policy's ``rcms`` member;
+            without ``memory_policy`` it is also the older switch (> 0 turns the config's plain
+            SAM 2.1 into RCMS, 0 turns the config's RCMS off). A named policy is never changed
+            by it: ``memory_policy="sam2.1"`` stays plain SAM 2.1.
+        low_quality_threshold: RCMS ``tau`` (a parameter of the ``rcms`` member).
         memory_policy: a policy name (``"sam2.1"``, ``"rcms"``, see
             :mod:`sam2.video.policies`), ``{"name": ..., "params": {...}}`` or a policy object.
             Config: the ``memory_policy`` block (plain SAM2.1 by default; the ``*_rcms_*``
             configs select RCMS).
-        rearm_after_present_frames, max_promoted_frames: RCMS extensions (``rcms.*``).
+        rearm_after_present_frames, max_promoted_frames: RCMS extensions (``rcms`` member).
         memory_dtype, batch_objects: storage dtype of memories and object batching
             (``video_predictor.*``).
         **kwargs: each becomes an override ``++model.<key>=<value>``.
@@ -397,26 +327,17 @@ def build_sam2_video_predictor(
         overrides += _VIDEO_POSTPROCESSING
     overrides += _kwargs_overrides(kwargs)
     cfg = compose_config(config_file, overrides, allow_any_target)
-    given = dict(
+    from sam2.video.settings import resolve_video_settings
+
+    settings = resolve_video_settings(
+        cfg, where=f"config {os.fspath(config_file)!r}", memory_policy=memory_policy,
         num_prev_frames_to_promote=num_prev_frames_to_promote, low_quality_threshold=low_quality_threshold,
-        memory_policy=memory_policy, rearm_after_present_frames=rearm_after_present_frames,
-        max_promoted_frames=max_promoted_frames, memory_dtype=memory_dtype, batch_objects=batch_objects,
+        rearm_after_present_frames=rearm_after_present_frames, max_promoted_frames=max_promoted_frames,
+        memory_dtype=memory_dtype, batch_objects=batch_objects,
     )
-    settings, sources = _video_predictor_settings(cfg, config_file, given)
     # partial instantiation: the settings (a policy object, a dtype) stay plain Python objects
-    model = instantiate(cfg.model, _recursive_=True, _partial_=True)(**settings)
-    logger.info(
-        "video predictor settings: %s",
-        "; ".join(f"{k}={_describe_setting(model, k, v)} ({sources.get(k, 'constructor default')})"
-                  for k, v in sorted(settings.items())),
-    )
+    model = instantiate(cfg.model, _recursive_=True, _partial_=True)(settings=settings)
     return _finish(model, ckpt_path, device, mode)
-
-
-def _describe_setting(model: Any, key: str, value: Any) -> str:
-    if key == "memory_policy" and hasattr(model, "memory_policy"):
-        return model.memory_policy.describe()
-    return repr(value)
 
 
 # --------------------------------------------------------------------------------------

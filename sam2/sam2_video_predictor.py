@@ -22,9 +22,11 @@ Design (see ``docs/video_predictor.md``):
 * Memory features are stored as bfloat16 by default (as the official predictor does); set
   ``memory_dtype="float32"`` to keep them in full precision.
 
-Settings (the memory policy, RCMS, ``memory_dtype``, ``batch_objects``) are constructor
-arguments; ``build_sam2_video_predictor`` fills them from the model config (``memory_policy:``,
-``rcms:`` and ``video_predictor:`` blocks) unless given explicitly.
+Settings (the memory policy, ``memory_dtype``, ``batch_objects``) are one
+:class:`~sam2.video.settings.VideoSettings` value, resolved once by
+:func:`~sam2.video.settings.resolve_video_settings`: ``build_sam2_video_predictor`` resolves
+it from the model config's blocks and its arguments and passes ``settings=``; the
+constructor's separate keyword arguments go through the same function.
 """
 from __future__ import annotations
 
@@ -41,30 +43,19 @@ from sam2.utils.prompt_checks import check_integer, check_mask, check_obj_id
 from sam2.video.frame_source import open_frame_source
 from sam2.video.frame_step import MISSING_OBJECT_LOGIT, FrameStepMixin
 from sam2.video.memory_bank import EVICTION_MODES, MemoryBank
-from sam2.video.policies import MemoryPolicy, PolicySpec, resolve_policy
+from sam2.video.policies import MemoryPolicy, PolicySpec
 from sam2.video.prompts import ArrayLike, PromptError, assemble_clicks
+from sam2.video.settings import VideoSettings, as_memory_dtype, resolve_video_settings
 from sam2.video.state import FeatureCache, InferenceState, ObjectTrack, UnknownObjectError
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["SAM2VideoPredictor", "SAM2VideoPredictorVOS", "PromptError", "MISSING_OBJECT_LOGIT"]
 
-_DTYPES = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float32": torch.float32,
-           "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16}
-
 #: range to which earlier mask logits are clamped before being fed back with new clicks
 PREV_LOGIT_CLAMP = 32.0
 #: frames decoded ahead of the tracking position when prefetching is on
 PREFETCH_AHEAD = 2
-
-
-def _as_dtype(value: Union[str, torch.dtype]) -> torch.dtype:
-    if isinstance(value, torch.dtype):
-        return value
-    key = str(value).replace("torch.", "")
-    if key not in _DTYPES:
-        raise ValueError(f"memory_dtype {value!r}: expected one of {', '.join(sorted(_DTYPES))}")
-    return _DTYPES[key]
 
 
 class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
@@ -76,15 +67,17 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
         clear_non_cond_mem_around_input: drop an object's tracked memory around its prompts.
         add_all_frames_to_correct_as_cond: make corrected (already tracked) frames
             conditioning frames too.
-        memory_policy: the memory policy: a registered name (``"sam2.1"``, ``"rcms"``, see
+        settings: the resolved :class:`~sam2.video.settings.VideoSettings` (memory policy,
+            memory dtype, batching); ``build_sam2_video_predictor`` passes them, resolved from
+            the config's blocks and its arguments. Without it, the keyword arguments below
+            are resolved by the same function (:func:`~sam2.video.settings.resolve_video_settings`).
+        memory_policy: a registered policy name (``"sam2.1"``, ``"rcms"``, see
             :func:`sam2.video.policies.make_policy`), ``{"name": ..., "params": {...}}`` or a
             :class:`~sam2.video.policies.MemoryPolicy`. ``None``: plain SAM2.1.
         num_prev_frames_to_promote, low_quality_threshold, rearm_after_present_frames,
-        max_promoted_frames: RCMS settings (``N``, ``tau``, re-arming, cap; see
-            :class:`~sam2.video.rcms.RCMSPolicy`), the parameters of the ``"rcms"`` policy.
-            A positive ``num_prev_frames_to_promote`` with the default policy turns RCMS on;
-            0 turns it off. ``build_sam2_video_predictor`` fills them from the config's
-            ``rcms:`` block.
+        max_promoted_frames: parameters of the policy's ``rcms`` member (``N``, ``tau``,
+            re-arming, cap; see :class:`~sam2.video.rcms.RCMSPolicy`). Without
+            ``memory_policy``, a positive ``num_prev_frames_to_promote`` selects RCMS.
         memory_dtype: dtype of stored memory features (``"bfloat16"`` like the official
             predictor, or ``"float32"``); ``init_state`` can override it per video.
         batch_objects: run objects whose memories have the same layout through the model
@@ -99,36 +92,40 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
         clear_non_cond_mem_around_input: bool = False,
         add_all_frames_to_correct_as_cond: bool = False,
         *,
+        settings: Optional[VideoSettings] = None,
         memory_policy: PolicySpec = None,
         num_prev_frames_to_promote: Optional[int] = None,
         low_quality_threshold: Optional[float] = None,
         rearm_after_present_frames: Optional[int] = None,
         max_promoted_frames: Optional[int] = None,
-        memory_dtype: Union[str, torch.dtype] = torch.bfloat16,
-        batch_objects: bool = True,
+        memory_dtype: Optional[Union[str, torch.dtype]] = None,
+        batch_objects: Optional[bool] = None,
         **kwargs,
     ) -> None:
+        loose = dict(memory_policy=memory_policy, num_prev_frames_to_promote=num_prev_frames_to_promote,
+                     low_quality_threshold=low_quality_threshold,
+                     rearm_after_present_frames=rearm_after_present_frames,
+                     max_promoted_frames=max_promoted_frames, memory_dtype=memory_dtype,
+                     batch_objects=batch_objects)
+        if settings is None:
+            settings = resolve_video_settings(None, where="the constructor", **loose)
+        elif any(v is not None for v in loose.values()):
+            raise ValueError(
+                "give either settings= or the separate settings arguments, not both (got "
+                f"{sorted(k for k, v in loose.items() if v is not None)} besides settings)")
         super().__init__(**kwargs)
         self.fill_hole_area = fill_hole_area
         self.non_overlap_masks = non_overlap_masks
         self.clear_non_cond_mem_around_input = clear_non_cond_mem_around_input
         self.add_all_frames_to_correct_as_cond = add_all_frames_to_correct_as_cond
-        rcms = dict(num_prev_frames_to_promote=num_prev_frames_to_promote,
-                    low_quality_threshold=low_quality_threshold,
-                    rearm_after_present_frames=rearm_after_present_frames,
-                    max_promoted_frames=max_promoted_frames)
-        #: RCMS settings given (the ``"rcms"`` policy's parameters)
-        self.rcms_settings = {k: v for k, v in rcms.items() if v is not None}
+        #: the settings this predictor was built with (where each value came from included)
+        self.settings: VideoSettings = settings
         #: the memory policy (plain SAM2.1 unless RCMS or another policy is chosen)
-        self.memory_policy: MemoryPolicy = resolve_policy(
-            memory_policy, self.rcms_settings,
-            rcms_switch=num_prev_frames_to_promote if memory_policy is None else None)
+        self.memory_policy: MemoryPolicy = settings.memory_policy
         #: dtype of stored memory features (bfloat16 like the official predictor)
-        self.memory_dtype: torch.dtype = _as_dtype(memory_dtype)
+        self.memory_dtype: torch.dtype = settings.memory_dtype
         #: run objects whose memories have the same layout through the model together
-        self.batch_objects: bool = bool(batch_objects)
-        logger.debug("video predictor: memory policy %s, memory dtype %s, batch objects %s",
-                     self.memory_policy.describe(), self.memory_dtype, self.batch_objects)
+        self.batch_objects: bool = settings.batch_objects
 
     @property
     def num_prev_frames_to_promote(self) -> int:
@@ -137,9 +134,8 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
 
     @property
     def low_quality_threshold(self) -> Optional[float]:
-        """RCMS ``tau`` of the current policy, else the configured one (``None`` if none)."""
-        return getattr(self.memory_policy, "low_quality_threshold",
-                       self.rcms_settings.get("low_quality_threshold"))
+        """RCMS ``tau`` of the current policy (``None`` when it has no RCMS)."""
+        return getattr(self.memory_policy, "low_quality_threshold", None)
 
     # ------------------------------------------------------------------------------------
     # state
@@ -170,33 +166,56 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
         """
         if evict_memory is not None:
             memory_eviction = "drop" if evict_memory else "off"
-        if memory_eviction not in EVICTION_MODES:
-            raise ValueError(f"memory_eviction={memory_eviction!r}: expected one of {', '.join(EVICTION_MODES)}")
-        device = self.device
         frames = open_frame_source(
             video_path,
             image_size=self.image_size,
-            device=torch.device("cpu") if offload_video_to_cpu else device,
+            device=torch.device("cpu") if offload_video_to_cpu else self.device,
             cache_size=frame_cache_size,
             prefetch=async_loading_frames,
         )
-        state = InferenceState(
+        state = self.new_inference_state(
+            frames, num_frames=len(frames), video_height=frames.video_height,
+            video_width=frames.video_width, offload_video_to_cpu=offload_video_to_cpu,
+            offload_state_to_cpu=offload_state_to_cpu, memory_eviction=memory_eviction,
+            memory_dtype=memory_dtype)
+        # warm up: decode frame 0 and cache its features (fails early on a bad first frame)
+        self._frame_features(state, 0)
+        return state
+
+    def new_inference_state(
+        self, frames, *, num_frames: Optional[int], video_height: int, video_width: int,
+        offload_video_to_cpu: bool = False, offload_state_to_cpu: bool = False,
+        memory_eviction: str = "offload", memory_dtype: Optional[Union[str, torch.dtype]] = None,
+        state_class: type = InferenceState,
+    ) -> InferenceState:
+        """The one place inference states are made, for videos (:meth:`init_state`) and
+        streams (:meth:`open_stream`) alike: this predictor's device, memory dtype (unless
+        ``memory_dtype`` overrides it) and memory policy.
+
+        Args:
+            frames: the frame source (:class:`~sam2.video.frame_source.FrameSource`).
+            num_frames: video length (``None`` for a stream).
+            video_height, video_width: frame size in pixels.
+            memory_eviction: ``"offload"``, ``"drop"`` or ``"off"`` (see :meth:`init_state`).
+            state_class: :class:`InferenceState` or a subclass (streams check prompt frames).
+        """
+        if memory_eviction not in EVICTION_MODES:
+            raise ValueError(f"memory_eviction={memory_eviction!r}: expected one of {', '.join(EVICTION_MODES)}")
+        device = self.device
+        return state_class(
             frames=frames,
-            num_frames=len(frames),
-            video_height=frames.video_height,
-            video_width=frames.video_width,
+            num_frames=num_frames,
+            video_height=video_height,
+            video_width=video_width,
             device=device,
             storage_device=torch.device("cpu") if offload_state_to_cpu else device,
             offload_video_to_cpu=offload_video_to_cpu,
             offload_state_to_cpu=offload_state_to_cpu,
             memory_eviction=memory_eviction,
-            memory_dtype=self.memory_dtype if memory_dtype is None else _as_dtype(memory_dtype),
+            memory_dtype=self.memory_dtype if memory_dtype is None else as_memory_dtype(memory_dtype),
             features=FeatureCache(capacity=1),
             policy=self.memory_policy,
         )
-        # warm up: decode frame 0 and cache its features (fails early on a bad first frame)
-        self._frame_features(state, 0)
-        return state
 
     def open_stream(self, first_frame, *, offload_state_to_cpu: bool = False,
                     memory_dtype: Optional[Union[str, torch.dtype]] = None):

@@ -20,11 +20,13 @@ SAM2Long (``sam2long``, knobs e.g. ``--policy_opt sam2long:num_pathway=3``) is s
 final outputs, the best pathway's history at the end of each video; its frames per second
 include its ``num_pathway`` runs a frame. ``rcms+sam2long`` does not compose (the error says why).
 
-RCMS settings (for ``rcms`` and the ``rcms+...`` compositions) come from
-``--num_prev_frames_to_promote`` / ``--low_quality_threshold``, by default 4 / 0.6 like the
-inference tool's flags (the published baseline's). The model is the embedded demo model unless
-``--config`` / ``--checkpoint`` or ``--model`` (an official Hugging Face id) name another.
-Exit codes: 0 done, 1 a policy failed, 2 bad arguments, 130 interrupted.
+Every policy is named to the builder, so each row runs exactly the policy it names (``sam2.1``
+is plain SAM 2.1 whatever the config says). RCMS settings (for ``rcms`` and the ``rcms+...``
+compositions only) come from ``--num_prev_frames_to_promote`` / ``--low_quality_threshold``,
+by default the published ones (``RCMSPolicy``'s defaults, N = 4 and tau = 0.6).
+The model is the embedded demo model unless ``--config`` / ``--checkpoint`` or ``--model``
+(an official Hugging Face id) name another. Exit codes: 0 done, 1 a policy failed, 2 bad
+arguments, 130 interrupted.
 """
 from __future__ import annotations
 
@@ -137,12 +139,31 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def rcms_args(args: argparse.Namespace, policy: str) -> dict:
+    """The RCMS flags given, for a policy with an ``rcms`` member (none for the others)."""
+    if "rcms" not in [m.strip() for m in policy.split("+")]:
+        return {}
+    given = {key: getattr(args, key) for key in ("num_prev_frames_to_promote", "low_quality_threshold")}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def worker_options(args: argparse.Namespace, opts: dict, device: str) -> "InferenceOptions":
+    """The inference options of one policy's child run: the policy always named, the RCMS
+    flags only for a policy with an ``rcms`` member."""
+    from sam2.inference.options import InferenceOptions
+
+    return InferenceOptions(
+        sam2_cfg=args.config, sam2_checkpoint=args.checkpoint, output_mask_dir=Path(args.worker_pred),
+        base_video_dir=Path(args.split) / "JPEGImages", input_mask_dir=Path(args.split) / "Annotations",
+        memory_policy=args.worker_policy, policy_opts=tuple(sorted(opts.items())),
+        num_gpus=1 if device == "cuda" else 0, num_workers=1, show_progress=False,
+        **rcms_args(args, args.worker_policy),
+    )
+
+
 def _worker(args: argparse.Namespace) -> int:
     """Run one policy on the split (called in a child process); write a JSON report."""
-    import torch
-
     from sam2.inference.app import run_inference
-    from sam2.inference.options import InferenceOptions
     from sam2.inference.worker import build_predictor
 
     build_cpu = [0.0]
@@ -155,14 +176,7 @@ def _worker(args: argparse.Namespace) -> int:
 
     device = "cuda" if cli.resolve_device(args.device).startswith("cuda") else "cpu"
     opts = json.loads(args.worker_opts)
-    options = InferenceOptions(
-        sam2_cfg=args.config, sam2_checkpoint=args.checkpoint, output_mask_dir=Path(args.worker_pred),
-        base_video_dir=Path(args.split) / "JPEGImages", input_mask_dir=Path(args.split) / "Annotations",
-        num_prev_frames_to_promote=args.num_prev_frames_to_promote,
-        low_quality_threshold=args.low_quality_threshold,
-        memory_policy=args.worker_policy, policy_opts=tuple(sorted(opts.items())),
-        num_gpus=1 if device == "cuda" else 0, num_workers=1, show_progress=False,
-    )
+    options = worker_options(args, opts, device)
     start = _cpu_seconds()
     summary = run_inference(options, timed_build)
     cpu = max(_cpu_seconds() - start - build_cpu[0], 1e-9)
@@ -174,17 +188,23 @@ def _worker(args: argparse.Namespace) -> int:
     return 0 if summary.exit_code == 0 else 1
 
 
+def child_arguments(args: argparse.Namespace, policy: str, opts: dict, pred: Path, report: Path) -> List[str]:
+    """The command-line arguments of one policy's child process (after the script path)."""
+    cmd = ["--_worker", "--split", str(args.split), "--config", args.config, "--worker_policy", policy,
+           "--worker_pred", str(pred), "--worker_report", str(report), "--worker_opts", json.dumps(opts),
+           "--device", args.device]
+    if args.checkpoint:
+        cmd += ["--checkpoint", args.checkpoint]
+    for key, value in rcms_args(args, policy).items():
+        cmd += [f"--{key}", str(value)]
+    return cmd
+
+
 def run_policy(args: argparse.Namespace, policy: str, opts: dict, work: Path) -> PolicyRun:
     run = PolicyRun(policy=policy)
     pred = work / f"pred_{policy.replace('+', '_')}"
     report = work / f"report_{policy.replace('+', '_')}.json"
-    cmd = [sys.executable, os.path.abspath(__file__), "--_worker", "--split", str(args.split),
-           "--config", args.config, "--worker_policy", policy, "--worker_pred", str(pred),
-           "--worker_report", str(report), "--worker_opts", json.dumps(opts), "--device", args.device]
-    if args.checkpoint:
-        cmd += ["--checkpoint", args.checkpoint]
-    for key in ("num_prev_frames_to_promote", "low_quality_threshold"):
-        cmd += [f"--{key}", str(getattr(args, key))]
+    cmd = [sys.executable, os.path.abspath(__file__), *child_arguments(args, policy, opts, pred, report)]
     log.info("policy %s ...", policy)
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0 or not report.is_file():
@@ -285,8 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_device_flag(p)
     p.add_argument("--policies", default=",".join(DEFAULT_POLICIES), help="comma-separated policy names")
     p.add_argument("--policy_opt", action="append", default=[], metavar="POLICY:KEY=VALUE")
-    p.add_argument("--num_prev_frames_to_promote", type=int, default=4, help="RCMS N (default: %(default)s)")
-    p.add_argument("--low_quality_threshold", type=float, default=0.6, help="RCMS tau (default: %(default)s)")
+    p.add_argument("--num_prev_frames_to_promote", type=int, default=None,
+                   help="RCMS N of the policies with an rcms member (default: the published one)")
+    p.add_argument("--low_quality_threshold", type=float, default=None,
+                   help="RCMS tau of the policies with an rcms member (default: the published one)")
     cli.add_output_flag(p, default=DEFAULT_OUTPUT)
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (0: no CIs)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
@@ -330,13 +352,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error(str(err))
     from sam2.video.policies import resolve_policy
 
-    if args.num_prev_frames_to_promote < 1:
+    if args.num_prev_frames_to_promote is not None and args.num_prev_frames_to_promote < 1:
         parser.error("--num_prev_frames_to_promote must be >= 1 (RCMS is one of the compared policies)")
-    rcms = {"num_prev_frames_to_promote": args.num_prev_frames_to_promote,
-            "low_quality_threshold": args.low_quality_threshold}
     for policy in policies:
         try:  # fail early: unknown names, bad parameters, policies that do not compose
-            resolve_policy({"name": policy, "params": opts[policy]}, rcms)
+            resolve_policy({"name": policy, "params": opts[policy]}, rcms_args(args, policy))
         except (ValueError, TypeError) as err:
             parser.error(f"--policies {policy}: {err}")
     if not args.no_chart:

@@ -80,7 +80,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      help="first-frame clicks in pixels (LABEL 1 = object, default; 0 = background)")
     own.add_argument("--box", type=_box, default=None, metavar="X0,Y0,X1,Y1", help="first-frame box in pixels")
     own.add_argument("--mask", type=Path, default=None, help="first-frame mask image (non-zero = the object)")
-    own.add_argument("--rcms", choices=("on", "off"), default="on", help="RCMS memory selection (default: on)")
+    own.add_argument("--rcms", choices=("on", "off"), default="on",
+                     help="RCMS memory selection with its published N and tau, or plain SAM 2.1 (default: on)")
     own.add_argument("--apply-postprocessing", action="store_true",
                      help="SAM 2 post-processing (hole filling, stability fallback), as the "
                           "--apply_postprocessing of tools/vos_inference.py (default: off, as there)")
@@ -101,27 +102,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def track_settings(args: argparse.Namespace):
+    """The :class:`sam2.demo.track.TrackSettings` of a ``--video`` run."""
+    from sam2.demo.track import TrackSettings
+
+    return TrackSettings(
+        video=args.video,
+        output_dir=args.output or Path("demo_track"),
+        points=tuple(args.points),
+        box=args.box,
+        mask=args.mask,
+        checkpoint=args.checkpoint,
+        config=args.config,
+        model=args.model,
+        device=cli.resolve_device(args.device),
+        rcms=args.rcms == "on",
+        apply_postprocessing=args.apply_postprocessing,
+        overlay=args.overlay,
+        fps=args.fps,
+        show_progress=not args.no_progress,
+    )
+
+
 def track_main(args: argparse.Namespace, argv: list[str]) -> int:
     from sam2.demo.assets import choose_model
-    from sam2.demo.track import TrackError, TrackSettings, track_video
+    from sam2.demo.track import TrackError, track_video
 
     try:
-        settings = TrackSettings(
-            video=args.video,
-            output_dir=args.output or Path("demo_track"),
-            points=tuple(args.points),
-            box=args.box,
-            mask=args.mask,
-            checkpoint=args.checkpoint,
-            config=args.config,
-            model=args.model,
-            device=cli.resolve_device(args.device),
-            rcms=args.rcms == "on",
-            apply_postprocessing=args.apply_postprocessing,
-            overlay=args.overlay,
-            fps=args.fps,
-            show_progress=not args.no_progress,
-        )
+        settings = track_settings(args)
         choice = choose_model(settings.model, settings.config, settings.checkpoint)
     except ValueError as exc:  # bad flags, an unknown model id, a config without a checkpoint
         print(f"error: {exc}", file=sys.stderr)

@@ -39,30 +39,18 @@ from sam2.utils import cli  # noqa: E402
 from sam2.utils.output_lock import OutputLockedError  # noqa: E402
 from sam2.utils.safe_paths import UnsafePathError  # noqa: E402
 
-#: RCMS values of the published baseline's inference command line (its flags' defaults)
-BASELINE_RCMS = {"num_prev_frames_to_promote": 4, "low_quality_threshold": 0.6}
-
-
-def _log_rcms_settings(argv: Sequence[str], args: argparse.Namespace) -> None:
-    """Say which RCMS values are in force and where each came from."""
-    given = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
-    parts = []
-    for key in BASELINE_RCMS:
-        where = "command line" if f"--{key}" in given else "command-line default (published baseline)"
-        parts.append(f"{key}={getattr(args, key)} ({where})")
-    logging.getLogger("vos_inference_ddp").info(
-        "RCMS settings in force: %s; they override the config's rcms block", ", ".join(parts))
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    # the published MOSEv2 baseline's RCMS defaults on the command line; main() logs the values
-    # in force and where they came from
-    add_official_flags(p, rcms_default_source="the published baseline's", **BASELINE_RCMS)
+    # without --memory_policy and --num_prev_frames_to_promote, RCMS is switched on with the
+    # published baseline's N (options_from_args); the builder logs the settings in force
+    add_official_flags(p, num_prev_frames_to_promote=None, low_quality_threshold=None,
+                       rcms_default_source="without --memory_policy: RCMS on with the published N and tau")
     p.add_argument(
         "--memory_policy", default=None,
         help="memory policy by name: sam2.1, rcms, samurai, dam4sam, sam2long, or members joined by '+' "
-             "(rcms+samurai, rcms+dam4sam); default: the config's memory_policy block (RCMS per the flags above)",
+             "(rcms+samurai, rcms+dam4sam); the RCMS flags above are the rcms member's parameters. "
+             "Default: the config's memory_policy, with RCMS switched on (the published baseline) "
+             "unless --num_prev_frames_to_promote 0",
     )
     p.add_argument(
         "--policy_opt", action="append", default=[], metavar="KEY=VALUE",
@@ -75,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="torch seed set before each video")
     p.add_argument(
         "--rcms_record_dir", default=None,
-        help="also write <dir>/<video>.json: per object, what RCMS did (trigger frame, promoted frames, qualities)",
+        help="also write <dir>/<video>.json: per object, what the memory policy did (RCMS: trigger frame, promoted frames, qualities)",
     )
     cli.add_progress_flag(p)
     return p
@@ -97,8 +85,14 @@ def parse_policy_opts(items: Sequence[str]) -> dict:
 
 
 def options_from_args(args: argparse.Namespace) -> InferenceOptions:
+    switch = args.num_prev_frames_to_promote
+    if switch is None and args.memory_policy is None:
+        from sam2.video.rcms import PUBLISHED_N
+
+        switch = PUBLISHED_N
     return InferenceOptions.from_args(
         args,
+        num_prev_frames_to_promote=switch,
         memory_policy=args.memory_policy,
         policy_opts=tuple(sorted(parse_policy_opts(args.policy_opt).items())),
         num_gpus=args.num_gpus,
@@ -126,9 +120,10 @@ def _check_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
         from sam2.video.policies import resolve_policy
 
         try:  # fail before any video is read: unknown names, bad parameters, clashing members
+            rcms = {"num_prev_frames_to_promote": args.num_prev_frames_to_promote,
+                    "low_quality_threshold": args.low_quality_threshold}
             resolve_policy({"name": args.memory_policy, "params": opts},
-                           {"num_prev_frames_to_promote": args.num_prev_frames_to_promote,
-                            "low_quality_threshold": args.low_quality_threshold})
+                           {k: v for k, v in rcms.items() if v is not None})
         except (ValueError, TypeError) as err:
             parser.error(f"--memory_policy {args.memory_policy}: {err}")
 
@@ -139,7 +134,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _check_paths(parser, args)
     where = f" [rank {os.environ['RANK']}]" if "RANK" in os.environ else ""
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s{where} %(levelname)s %(name)s: %(message)s")
-    _log_rcms_settings(sys.argv[1:] if argv is None else list(argv), args)
     if not args.sam2_checkpoint:
         logging.getLogger("vos_inference_ddp").warning("no --sam2_checkpoint: the model keeps its random initial weights")
     # SIGTERM (schedulers, kill) unwinds like Ctrl-C: the video being written is discarded, not left half-done

@@ -45,12 +45,6 @@ class TrainingInterrupted(Exception):
     """The run stopped on a signal after saving its checkpoint (resume by re-running)."""
 
 
-def _to_container(node: Any) -> Any:
-    if isinstance(node, DictConfig) or OmegaConf.is_list(node):
-        return OmegaConf.to_container(node, resolve=True)
-    return node
-
-
 def optimizer_from_config(model: nn.Module, optim_conf: DictConfig) -> OptimizerWrapper:
     """Build the optimizer of ``model`` from a ``trainer.optim`` config section."""
     options = {

@@ -30,6 +30,9 @@ from sam2.data.errors import DataFormatError
 FRAME_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png")
 """Extensions of video frames (lower case; matched case-insensitively)."""
 
+VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".ts")
+"""Extensions of video files read with PyAV (offline frame sources and live sources alike)."""
+
 
 def frame_index_of(path: str | os.PathLike) -> int:
     """Integer value of a frame file's stem (``00012.jpg`` -> 12); error naming the file otherwise."""

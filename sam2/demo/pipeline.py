@@ -60,7 +60,7 @@ class DemoSettings:
             only from the held-out photographs, :data:`sam2.data.photo_library.VAL_PHOTOS`).
         seed: seed of the held-out split (must differ from the training split's).
         num_prev_frames_to_promote, low_quality_threshold: RCMS settings of the "on" run;
-            ``None`` takes the published RCMS configs' ``rcms:`` block (:func:`rcms_reference`).
+            ``None`` takes :class:`~sam2.video.rcms.RCMSPolicy`'s published defaults.
         num_workers: CPU inference processes (each gets cores / num_workers threads; two
             single-threaded workers are much faster than one two-threaded one on a busy machine).
         show_progress: tqdm bars.
@@ -95,26 +95,19 @@ class DemoSettings:
         if self.num_prev_frames_to_promote is not None and self.num_prev_frames_to_promote < 1:
             raise ValueError("num_prev_frames_to_promote must be >= 1 for the RCMS-on run")
 
+    def rcms_on_policy(self) -> dict:
+        """The ``memory_policy`` spec of the RCMS-on run: ``rcms`` with the N and tau given
+        (unset ones take :class:`~sam2.video.rcms.RCMSPolicy`'s published defaults)."""
+        params = {"num_prev_frames_to_promote": self.num_prev_frames_to_promote,
+                  "low_quality_threshold": self.low_quality_threshold}
+        return {"name": "rcms", "params": {k: v for k, v in params.items() if v is not None}}
+
     def rcms_on_settings(self) -> Tuple[int, float]:
-        """``(N, tau)`` of the RCMS-on run: the ones given, else the published configs'."""
-        reference = rcms_reference()
-        n = self.num_prev_frames_to_promote
-        tau = self.low_quality_threshold
-        return (reference["num_prev_frames_to_promote"] if n is None else n,
-                reference["low_quality_threshold"] if tau is None else tau)
+        """``(N, tau)`` of the RCMS-on run."""
+        from sam2.video.policies import resolve_policy
 
-
-#: a published RCMS config; its ``rcms:`` block holds the RCMS values of the "on" run
-RCMS_REFERENCE_CONFIG = "configs/sam2.1/sam2.1_hiera_t_rcms_mqf_mss_lvt.yaml"
-
-
-def rcms_reference() -> dict:
-    """The ``rcms:`` block of :data:`RCMS_REFERENCE_CONFIG` (N and tau of the published model)."""
-    from omegaconf import OmegaConf
-
-    from sam2.build_sam import compose_config
-
-    return dict(OmegaConf.to_container(compose_config(RCMS_REFERENCE_CONFIG).rcms, resolve=True))
+        policy = resolve_policy(self.rcms_on_policy())
+        return policy.num_prev_frames_to_promote, policy.low_quality_threshold
 
 
 @dataclass
@@ -188,15 +181,15 @@ def run_predictions(settings: DemoSettings, data_dir: Path, checkpoint: Path, rc
     for stale in [pred_dir] + ([record_dir] if rcms_on else []):
         if stale.exists():  # never reuse predictions of another checkpoint
             shutil.rmtree(stale)
-    rcms_n, rcms_tau = settings.rcms_on_settings()
+    spec = settings.rcms_on_policy() if rcms_on else {"name": "sam2.1"}
     options = InferenceOptions(
         sam2_cfg=settings.config,
         sam2_checkpoint=str(checkpoint),
         output_mask_dir=pred_dir,
         base_video_dir=data_dir / "JPEGImages",
         input_mask_dir=data_dir / "Annotations",
-        num_prev_frames_to_promote=rcms_n if rcms_on else 0,
-        low_quality_threshold=rcms_tau,
+        memory_policy=spec["name"],
+        policy_opts=tuple(sorted(spec.get("params", {}).items())),
         num_workers=settings.num_workers,
         rcms_record_dir=record_dir if rcms_on else None,
         show_progress=settings.show_progress,

@@ -69,7 +69,7 @@ class TrackSettings:
             shipped checkpoint of the config).
         model: an official Hugging Face id instead of ``checkpoint`` / ``config``.
         device: torch device name (``cuda`` / ``cpu``, ...).
-        rcms: RCMS on (N and tau of the published RCMS configs: 4 and 0.6) or off.
+        rcms: RCMS on (its published N and tau, RCMSPolicy's defaults) or plain SAM 2.1.
         apply_postprocessing: SAM 2 post-processing (hole filling, stability fallback), as
             ``tools/vos_inference.py --apply_postprocessing``; off by default, as there.
         overlay: ``"gif"`` or ``"mp4"`` (the MP4 needs PyAV).
@@ -211,19 +211,15 @@ def model_choice(settings: TrackSettings) -> ModelChoice:
         raise TrackError(str(exc)) from None
 
 
-def _build_predictor(settings: TrackSettings, choice: ModelChoice):
+def _build_predictor(settings: TrackSettings, choice: Optional[ModelChoice] = None):
     from sam2.build_sam import build_sam2_video_predictor
 
-    if settings.rcms:  # the published RCMS configs' N and tau, as in the held-out demo's RCMS-on run
-        from sam2.demo.pipeline import rcms_reference
-
-        reference = rcms_reference()
-        rcms = {"num_prev_frames_to_promote": int(reference["num_prev_frames_to_promote"]),
-                "low_quality_threshold": float(reference["low_quality_threshold"])}
-    else:
-        rcms = {"num_prev_frames_to_promote": 0}
+    choice = choice if choice is not None else model_choice(settings)
+    # RCMS with its published N and tau (RCMSPolicy's defaults, as in the held-out demo's
+    # RCMS-on run), or plain SAM 2.1: a named policy, whatever the config names
     return build_sam2_video_predictor(choice.config, str(choice.checkpoint), device=settings.device,
-                                      apply_postprocessing=settings.apply_postprocessing, **rcms)
+                                      apply_postprocessing=settings.apply_postprocessing,
+                                      memory_policy="rcms" if settings.rcms else "sam2.1")
 
 
 def track_video(settings: TrackSettings, choice: Optional[ModelChoice] = None) -> TrackResult:

@@ -54,8 +54,9 @@ class InferenceOptions:
     """Everything a worker needs to run a split; mirrors the command-line flags one to one.
 
     ``num_prev_frames_to_promote`` / ``low_quality_threshold`` are forwarded to
-    ``build_sam2_video_predictor`` unchanged; ``None`` (the default here) means "take the
-    config's ``rcms:`` block". The command line has its own defaults (the published baseline's).
+    ``build_sam2_video_predictor`` unchanged (parameters of the policy's ``rcms`` member, and
+    without ``memory_policy`` the older RCMS switch); ``None`` (the default here) leaves them
+    to the config and the policy's defaults.
     """
 
     sam2_cfg: str
@@ -106,7 +107,7 @@ class InferenceOptions:
     def from_args(cls, args: argparse.Namespace, **more) -> "InferenceOptions":
         """Options from a parsed command line of ``tools/vos_inference.py`` or
         ``tools/vos_inference_ddp.py``: the official flags and paths, plus ``more`` (the
-        fields only one tool has)."""
+        fields only one tool has, or a tool's own reading of an official flag)."""
         video_list = getattr(args, "video_list_file", None)
         return cls(
             sam2_cfg=args.sam2_cfg,
@@ -115,8 +116,7 @@ class InferenceOptions:
             base_video_dir=Path(args.base_video_dir),
             input_mask_dir=Path(args.input_mask_dir),
             video_list_file=None if video_list is None else Path(video_list),
-            **{name: getattr(args, name) for name in cls.OFFICIAL_FLAGS},
-            **more,
+            **{**{name: getattr(args, name) for name in cls.OFFICIAL_FLAGS}, **more},
         )
 
 

@@ -30,7 +30,8 @@ from sam2.modeling.sam.mask_decoder import MaskDecoder
 from sam2.modeling.sam.prompt_encoder import PromptEncoder
 from sam2.modeling.sam.transformer import TwoWayTransformer
 from sam2.modeling.sam2_memory import (
-    MemoryFrameRef, MemorySelection, PointerRef, SAM2MemoryMixin, map_to_seq_first, seq_first_to_map,
+    MemoryFrameRef, MemorySelection, PointerRef, ReadPlan, SAM2MemoryMixin, map_to_seq_first,
+    seq_first_to_map,
 )
 from sam2.modeling.sam2_utils import MLP, DerivedTensorCache
 from sam2.modeling.track_types import FrameOutput, MaskCandidates, PointInputs, TrackMemory
@@ -188,10 +189,6 @@ class SAM2Base(SAM2MemoryMixin, nn.Module):
         for name in _CONFIG_ATTRIBUTES:
             setattr(self, name, settings[name])
         self.num_feature_levels = 3 if use_high_res_features_in_sam else 1
-        #: object-score logit above which the SAM heads count the object as present (masks
-        #: kept, pointer not mixed with ``no_obj_ptr``); 0 in SAM 2, a memory policy may move it
-        #: (SAMURAI: -1). The memory encoder's no-object embedding always uses 0.
-        self.presence_logit_threshold: float = 0.0
 
         # --- modules and parameters (registration order = checkpoint key order) ----------
         self.image_encoder = image_encoder
@@ -288,6 +285,7 @@ class SAM2Base(SAM2MemoryMixin, nn.Module):
         self, backbone_features: torch.Tensor, point_inputs: Optional[PointInputs] = None,
         mask_inputs: Optional[torch.Tensor] = None,
         high_res_features: Optional[List[torch.Tensor]] = None, multimask_output: bool = False,
+        presence_threshold: float = 0.0,
     ) -> SamHeadOutputs:
         """Run prompt encoder + mask decoder on (memory-conditioned) features.
 
@@ -340,7 +338,7 @@ class SAM2Base(SAM2MemoryMixin, nn.Module):
             high_res_features=high_res_features,
         )
         if self.pred_obj_scores:
-            present = object_score_logits > self.presence_logit_threshold  # [B, 1]
+            present = object_score_logits > presence_threshold  # [B, 1]
             # spatial outputs make a hard present/absent decision
             low_res_multimasks = torch.where(present[:, None, None], low_res_multimasks, NO_OBJ_SCORE)
 
@@ -362,27 +360,29 @@ class SAM2Base(SAM2MemoryMixin, nn.Module):
         else:
             low_res_masks, high_res_masks = low_res_multimasks, high_res_multimasks
 
-        obj_ptr = self._pointer_from_token(token, object_score_logits)
+        obj_ptr = self._pointer_from_token(token, object_score_logits, presence_threshold)
         return SamHeadOutputs(
             low_res_multimasks, high_res_multimasks, ious, low_res_masks, high_res_masks, obj_ptr,
             object_score_logits, candidate_tokens, best,
         )
 
-    def _pointer_from_token(self, token: torch.Tensor, object_score_logits: torch.Tensor) -> torch.Tensor:
+    def _pointer_from_token(self, token: torch.Tensor, object_score_logits: torch.Tensor,
+                            presence_threshold: float = 0.0) -> torch.Tensor:
         """Object pointer ``[B, C]`` of a decoder output token ``[B, C]`` (with the "no object"
-        pointer mixed in by the presence of ``object_score_logits`` ``[B, 1]``)."""
+        pointer mixed in by the presence of ``object_score_logits`` ``[B, 1]``, present above
+        ``presence_threshold``)."""
         obj_ptr = self.obj_ptr_proj(token)
         if self.pred_obj_scores and hasattr(self, "no_obj_ptr"):
             if self.soft_no_obj_ptr:
                 presence = object_score_logits.sigmoid()
             else:
-                presence = (object_score_logits > self.presence_logit_threshold).float()
+                presence = (object_score_logits > presence_threshold).float()
             obj_ptr = self._mix_no_obj_ptr(obj_ptr, presence)
         return obj_ptr
 
     def _use_mask_as_output(
         self, backbone_features: torch.Tensor, high_res_features: Optional[List[torch.Tensor]],
-        mask_inputs: torch.Tensor,
+        mask_inputs: torch.Tensor, presence_threshold: float = 0.0,
     ) -> SamHeadOutputs:
         """Take a binary mask prompt ``[B, 1, S, S]`` as the prediction (logits exactly ±10).
 
@@ -401,7 +401,7 @@ class SAM2Base(SAM2MemoryMixin, nn.Module):
         if self.use_obj_ptrs_in_encoder:
             obj_ptr = self._forward_sam_heads(
                 backbone_features=backbone_features, mask_inputs=self.mask_downsample(as_float),
-                high_res_features=high_res_features,
+                high_res_features=high_res_features, presence_threshold=presence_threshold,
             ).obj_ptr
         else:
             obj_ptr = torch.zeros(batch, self.hidden_dim, device=mask_inputs.device)
@@ -461,7 +461,8 @@ class SAM2Base(SAM2MemoryMixin, nn.Module):
         current_vision_pos_embeds: List[torch.Tensor], feat_sizes: List[Tuple[int, int]],
         point_inputs: Optional[PointInputs], mask_inputs: Optional[torch.Tensor],
         memory: TrackMemory, num_frames: Optional[int], track_in_reverse: bool,
-        prev_sam_mask_logits: Optional[torch.Tensor],
+        prev_sam_mask_logits: Optional[torch.Tensor], read_plan: Optional[ReadPlan] = None,
+        presence_threshold: float = 0.0,
     ) -> TrackStepCore:
         """Heads of one frame (memory conditioning + SAM heads, or mask-as-output)."""
         high_res_features = None
@@ -471,14 +472,14 @@ class SAM2Base(SAM2MemoryMixin, nn.Module):
             ]
         if mask_inputs is not None and self.use_mask_input_as_output_without_sam:
             pix_feat = seq_first_to_map(current_vision_feats[-1], feat_sizes[-1])
-            outputs = self._use_mask_as_output(pix_feat, high_res_features, mask_inputs)
+            outputs = self._use_mask_as_output(pix_feat, high_res_features, mask_inputs, presence_threshold)
             return TrackStepCore(outputs, high_res_features, pix_feat)
 
         coarsest = slice(-1, None)
         pix_feat = self._prepare_memory_conditioned_features(
             frame_idx, is_init_cond_frame, current_vision_feats[coarsest],
             current_vision_pos_embeds[coarsest], feat_sizes[coarsest], memory, num_frames,
-            track_in_reverse=track_in_reverse,
+            track_in_reverse=track_in_reverse, read_plan=read_plan,
         )
         if prev_sam_mask_logits is not None:
             # earlier logits of this frame refine new clicks (interactive correction)
@@ -489,6 +490,7 @@ class SAM2Base(SAM2MemoryMixin, nn.Module):
             backbone_features=pix_feat, point_inputs=point_inputs, mask_inputs=mask_inputs,
             high_res_features=high_res_features,
             multimask_output=self._use_multimask(is_init_cond_frame, point_inputs),
+            presence_threshold=presence_threshold,
         )
         return TrackStepCore(outputs, high_res_features, pix_feat)
 
@@ -498,6 +500,7 @@ class SAM2Base(SAM2MemoryMixin, nn.Module):
         point_inputs: Optional[PointInputs], mask_inputs: Optional[torch.Tensor],
         memory: TrackMemory, num_frames: Optional[int], track_in_reverse: bool = False,
         run_mem_encoder: bool = True, prev_sam_mask_logits: Optional[torch.Tensor] = None,
+        *, read_plan: Optional[ReadPlan] = None, presence_threshold: float = 0.0,
     ) -> FrameOutput:
         """Segment one frame of a track of ``B`` objects and (optionally) encode its memory.
 
@@ -514,6 +517,14 @@ class SAM2Base(SAM2MemoryMixin, nn.Module):
             track_in_reverse: tracking towards earlier frames.
             run_mem_encoder: encode the memory of this frame.
             prev_sam_mask_logits: ``[B, 1, 4h, 4w]`` earlier logits fed with new clicks.
+            read_plan: a memory policy's read plan, ``read_plan(frame_idx, reverse, selection,
+                memory, window) -> selection``: rewrites which stored frames this frame reads
+                (and their key scales; see :class:`~sam2.modeling.sam2_memory.MemorySelection`);
+                ``None``: SAM 2's choice.
+            presence_threshold: object-score logit above which the heads count the object as
+                present (masks kept, pointer not mixed with ``no_obj_ptr``); 0 in SAM 2, a
+                memory policy may move it (SAMURAI: -1). The memory encoder's no-object
+                embedding always uses 0.
 
         Returns:
             a :class:`FrameOutput` with masks, pointer, object score, IoUs, memory (when
@@ -524,6 +535,7 @@ class SAM2Base(SAM2MemoryMixin, nn.Module):
         prompts = (point_inputs, mask_inputs)
         core = self._track_step(
             frame_idx, is_init_cond_frame, *features, *prompts, memory, num_frames, track_in_reverse, prev_sam_mask_logits,
+            read_plan=read_plan, presence_threshold=presence_threshold,
         )
         heads = core.sam_outputs
         out = FrameOutput(

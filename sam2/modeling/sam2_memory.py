@@ -14,7 +14,7 @@ Flattened features are sequence-first: ``[H*W, B, C]``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -60,6 +60,14 @@ class MemorySelection:
     #: optional factors on the cross-attention keys of each spatial memory (``[len(spatial)]``)
     #: and of each pointer (``[len(pointers)]``), float32; ``None``: keys unscaled (SAM 2)
     key_scales: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
+
+
+#: a memory policy's read plan, an argument of the step:
+#: ``read_plan(frame_idx, reverse, selection, memory, window) -> selection`` rewrites what
+#: :meth:`SAM2MemoryMixin._select_memory` chose (``memory``: the track's
+#: :class:`~sam2.modeling.track_types.TrackMemory`; ``window``: the model's
+#: :class:`~sam2.modeling.read_window.ReadWindow`)
+ReadPlan = Callable[[int, bool, MemorySelection, TrackMemory, ReadWindow], MemorySelection]
 
 
 def seq_first_to_map(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
@@ -136,10 +144,7 @@ class SAM2MemoryMixin:
                 out = stored(t)
                 if out is not None:
                     pointers.append(PointerRef(t, step, out))
-        selection = MemorySelection(spatial=spatial, pointers=pointers, max_ptr_distance=window.pointer_window - 1)
-        if memory.selector is not None:  # a memory policy's read plan
-            selection = memory.selector(frame_idx, track_in_reverse, selection, memory, window)
-        return selection
+        return MemorySelection(spatial=spatial, pointers=pointers, max_ptr_distance=window.pointer_window - 1)
 
     # ================================================================================
     # memory tokens and attention
@@ -239,6 +244,7 @@ class SAM2MemoryMixin:
         self, frame_idx: int, is_init_cond_frame: bool, current_vision_feats: List[torch.Tensor],
         current_vision_pos_embeds: List[torch.Tensor], feat_sizes: List[Tuple[int, int]],
         memory: TrackMemory, num_frames: Optional[int], track_in_reverse: bool = False,
+        read_plan: Optional[ReadPlan] = None,
     ) -> torch.Tensor:
         """Fuse the current frame's coarsest features ``[h*w, B, C]`` with memory -> ``[B, C, h, w]``.
 
@@ -259,6 +265,8 @@ class SAM2MemoryMixin:
             key_scale = None
         else:
             selection = self._select_memory(frame_idx, memory, num_frames, track_in_reverse)
+            if read_plan is not None:  # a memory policy's read plan rewrites SAM 2's choice
+                selection = read_plan(frame_idx, track_in_reverse, selection, memory, self.read_window(num_frames))
             memory_tokens, memory_pos, num_ptr_tokens = self._memory_tokens(
                 selection, batch, feats.device, feats.dtype,
             )

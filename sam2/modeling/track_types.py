@@ -117,10 +117,6 @@ class TrackMemory:
 
     cond: Dict[int, FrameOutput] = field(default_factory=dict)
     non_cond: Dict[int, FrameOutput] = field(default_factory=dict)
-    #: optional read plan of a memory policy: ``selector(frame_idx, reverse, selection, memory,
-    #: window) -> selection`` rewrites what ``SAM2Base._select_memory`` chose (see
-    #: ``sam2.video.policies.MemoryPolicy.select_memory``); ``None``: SAM 2's choice.
-    selector: Optional[Callable[..., Any]] = field(default=None, repr=False, compare=False)
     #: tracked frames stored under several memory hypotheses (``sam2.video.hypotheses``): per
     #: frame, the outputs of its surviving hypotheses (variant 0 is ``non_cond[frame]``)
     variants: Dict[int, List[FrameOutput]] = field(default_factory=dict)

@@ -18,6 +18,8 @@ import logging
 import os
 from typing import Any, Callable, Dict, List, Mapping, Tuple
 
+from sam2.utils.extras import MissingExtraError
+
 logger = logging.getLogger(__name__)
 
 #: hub id -> (model config of this package, checkpoint file name in the hub repository)
@@ -43,10 +45,6 @@ HUB_EXTRA_HINT = 'pip install "sam2-rcms[hub]"'
 
 class UnknownModelIdError(ValueError):
     """A hub id that is not one of the official SAM 2 / SAM 2.1 model ids."""
-
-
-class MissingExtraError(ImportError):
-    """An optional dependency is not installed; the message names the extra that provides it."""
 
 
 class HubDownloadError(RuntimeError):

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from sam2.data.errors import DataFormatError
-from sam2.data.frame_files import list_video_frames
+from sam2.data.frame_files import VIDEO_SUFFIXES, list_video_frames
 from sam2.utils.constants import IMAGENET_MEAN, IMAGENET_STD
 from sam2.video.live_sources import av_frame_rgb
 
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
 
 class FrameReadError(RuntimeError):

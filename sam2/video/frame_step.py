@@ -23,10 +23,10 @@ import torch.nn.functional as F
 
 from sam2.modeling.track_types import FrameOutput, MaskCandidates, PointInputs, TrackMemory
 from sam2.utils.constants import MISSING_OBJECT_LOGIT
+from sam2.utils.mask_quality import mask_quality
 from sam2.utils.misc import fill_holes_in_mask_scores
 from sam2.video.hypotheses import Hypothesis
 from sam2.video.policies import FrameDecision
-from sam2.video.rcms import mask_quality
 from sam2.video.state import FrameFeatures, InferenceState, ObjectTrack
 
 __all__ = ["FrameStepMixin", "Inferred", "MISSING_OBJECT_LOGIT"]
@@ -39,6 +39,11 @@ class Inferred(NamedTuple):
     masks: torch.Tensor  # [B, 1, h, w] low-res logits after hole filling (compute device)
     quality: torch.Tensor  # [B] MQF quality of ``masks``
     vision_feats: List[torch.Tensor]  # the frame's features, expanded to the batch
+
+
+def _presence_threshold(policy) -> float:
+    """The decoder presence threshold a policy asks for (SAM 2's 0 without a policy)."""
+    return float(getattr(policy, "presence_threshold", 0.0))
 
 
 def _stack_memories(banks: Sequence, frame_idx: int, reverse: bool, device: torch.device) -> TrackMemory:
@@ -124,16 +129,15 @@ class FrameStepMixin:
         feats = self._frame_features(state, frame_idx)
         batch = len(tracks)
         policy = state.policy
-        # the policy's decoder presence threshold (SAMURAI: -1) and read plan
-        self.presence_logit_threshold = float(getattr(policy, "presence_threshold", 0.0))
+        # what the policy decides reaches the model as arguments of the step: its decoder
+        # presence threshold (SAMURAI: -1) and its read plan (one object at a time)
+        read_plan = None
         if batch == 1:
             memory = tracks[0].bank.memory
-            if policy is None:
-                memory.selector = None
-            elif policy.keeps_hypotheses:
-                memory.selector = policy.memory_selector(tracks[0].policy_state, hypothesis=hypothesis)
-            else:
-                memory.selector = policy.memory_selector(tracks[0].policy_state)
+            if policy is not None and policy.keeps_hypotheses:
+                read_plan = policy.memory_selector(tracks[0].policy_state, hypothesis=hypothesis)
+            elif policy is not None:
+                read_plan = policy.memory_selector(tracks[0].policy_state)
             vision, pos = feats.vision_feats, feats.vision_pos_embeds
         else:
             memory = _stack_memories([t.bank for t in tracks], frame_idx, reverse, state.device)
@@ -152,6 +156,8 @@ class FrameStepMixin:
             track_in_reverse=reverse,
             run_mem_encoder=False,
             prev_sam_mask_logits=prev_sam_mask_logits,
+            read_plan=read_plan,
+            presence_threshold=_presence_threshold(policy),
         )
         masks = out.pred_masks
         if self.fill_hole_area > 0:
@@ -186,7 +192,8 @@ class FrameStepMixin:
         if candidates.tokens is None:
             obj_ptr = default_ptr
         else:
-            obj_ptr = self._pointer_from_token(candidates.tokens[:, index], score)
+            obj_ptr = self._pointer_from_token(candidates.tokens[:, index], score,
+                                               _presence_threshold(state.policy))
         if self.fill_hole_area > 0:
             low = fill_holes_in_mask_scores(low, self.fill_hole_area)
         return FrameOutput(

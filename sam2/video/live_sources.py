@@ -39,10 +39,12 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tupl
 
 import numpy as np
 
+from sam2.data.frame_files import VIDEO_SUFFIXES
+from sam2.utils.extras import MissingExtraError
+
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-VIDEO_FILE_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".ts")
 NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
 CORRUPT_POLICIES = ("skip", "error")
 VIDEO_EXTRA_HINT = 'pip install "sam2-rcms[video]"'
@@ -66,10 +68,6 @@ class CorruptFrameError(LiveSourceError):
 
 class FrameSizeError(LiveSourceError):
     """A frame's size differs from the first frame's; the message names both frames."""
-
-
-class MissingExtraError(ImportError):
-    """An optional dependency is missing; the message names the extra to install."""
 
 
 def require_av(purpose: str):
@@ -448,10 +446,10 @@ def parse_source_spec(spec: str, platform: str = sys.platform) -> Tuple[str, Any
     if not path.exists():
         raise LiveSourceError(f"source {path} does not exist (a video file, a folder of "
                               "images, an rtsp:// URL or camera:N)")
-    if path.suffix.lower() not in VIDEO_FILE_SUFFIXES:
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
         raise LiveSourceError(
             f"source {path} is neither a folder of images nor a video file "
-            f"({', '.join(VIDEO_FILE_SUFFIXES)})")
+            f"({', '.join(VIDEO_SUFFIXES)})")
     return "av", AVTarget("file", str(path))
 
 

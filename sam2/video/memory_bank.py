@@ -85,10 +85,6 @@ class MemoryBank:
         #: live memory hypotheses of the object (policies with ``keeps_hypotheses``)
         self.hypotheses = HypothesisSet()
 
-    @property
-    def evict_enabled(self) -> bool:
-        return self.mode != "off"
-
     # -- views ----------------------------------------------------------------------
     @property
     def cond(self) -> Dict[int, FrameOutput]:

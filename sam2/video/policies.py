@@ -1,11 +1,19 @@
 """Memory policies: what an object's memory keeps, and which decoder candidate becomes the output.
 
-The one mechanism
------------------
-The video predictor's per-frame step (:meth:`~sam2.video.frame_step.FrameStepMixin.track_frame`)
-calls the policy at exactly one point for every object on every *tracked* (not prompted)
-frame: :meth:`MemoryPolicy.on_frame`. At that point the decoder has run, nothing of the frame
-has been memory-encoded or stored, and the policy gets a :class:`FrameDecision`:
+The contract
+------------
+A policy has a few entry points (``docs/design.md`` lists who calls each): the per-object state
+(:meth:`MemoryPolicy.new_object_state`), the read plan (:meth:`MemoryPolicy.select_memory`) and
+the decoder presence threshold (:attr:`MemoryPolicy.presence_threshold`), which the step passes
+to the model as arguments of ``track_step`` (the model holds no policy), the frame decision
+(:meth:`MemoryPolicy.on_frame`), what eviction must keep (:meth:`MemoryPolicy.frames_to_retain`),
+memory hypotheses (``keeps_hypotheses``), forgetting (:meth:`MemoryPolicy.forget`) and records.
+
+The frame decision: the video predictor's per-frame step
+(:meth:`~sam2.video.frame_step.FrameStepMixin.track_frame`) calls
+:meth:`MemoryPolicy.on_frame` for every object on every *tracked* (not prompted) frame. At that
+point the decoder has run, nothing of the frame has been memory-encoded or stored, and the
+policy gets a :class:`FrameDecision`:
 
 * ``decision.candidates`` - every mask the decoder proposed (``[1, M, h, w]`` logits), their
   predicted IoUs ``[1, M]``, the object-score logit ``[1, 1]`` and which one the decoder chose
@@ -50,7 +58,11 @@ go through it. Registered here: ``"sam2.1"`` (:class:`PlainSAM2Policy`, the defa
 (:class:`sam2.video.samurai.SamuraiPolicy`), ``"dam4sam"``
 (:class:`sam2.video.dam4sam.Dam4SamPolicy`) and ``"sam2long"``
 (:class:`sam2.video.sam2long.Sam2LongPolicy`); names joined by ``+`` compose
-(:class:`sam2.video.composed.ComposedPolicy`). Add one with :func:`register_policy`.
+(:class:`ComposedPolicy`: members called in order at the hook, so a later member sees the
+earlier ones' decisions; at most one may plan memory reads, at most one may move the
+presence threshold, a policy with memory hypotheses composes with nothing; parameters of a
+member are ``"<member>.<param>"``, or ``"<param>"`` when only one member has it). Add one with
+:func:`register_policy`.
 """
 from __future__ import annotations
 
@@ -63,8 +75,9 @@ from sam2.modeling.track_types import FrameOutput, MaskCandidates
 from sam2.video.memory_bank import MemoryBank
 
 __all__ = [
-    "FrameDecision", "MemoryPolicy", "MemorySelectionPolicy", "PlainSAM2Policy",
-    "register_policy", "make_policy", "policy_names", "resolve_policy", "PolicySpec", "RCMS_SETTINGS",
+    "FrameDecision", "MemoryPolicy", "PlainSAM2Policy", "ComposedPolicy", "split_params",
+    "register_policy", "make_policy", "policy_names", "resolve_policy", "parse_policy_spec", "PolicySpec",
+    "RCMS_SETTINGS",
 ]
 
 
@@ -227,10 +240,6 @@ class MemoryPolicy(ABC):
         return self.name
 
 
-#: older name of :class:`MemoryPolicy`
-MemorySelectionPolicy = MemoryPolicy
-
-
 class PlainSAM2Policy(MemoryPolicy):
     """Plain SAM2.1: every tracked frame enters memory with the decoder's choice; the
     conditioning memory only ever holds prompted frames."""
@@ -242,6 +251,134 @@ class PlainSAM2Policy(MemoryPolicy):
 
     def on_frame(self, object_state: Any, decision: FrameDecision) -> None:
         return None
+
+
+# ----------------------------------------------------------------------------------------
+# composition: several memory policies at once ("rcms+samurai")
+# ----------------------------------------------------------------------------------------
+#: pairs of policies whose ideas are not independent, and why
+_CLASHES = {
+    frozenset({"samurai", "dam4sam"}): (
+        "SAMURAI and DAM4SAM both decide which tracked frames are read as memory (motion-valid "
+        "frames vs. RAM/DRM); only one can plan the memory reads"),
+    frozenset({"rcms", "sam2long"}): (
+        "SAM2Long keeps several memories per object (pathways), each with its own mask on every "
+        "tracked frame; RCMS promotes stored frames into the object's one conditioning memory, "
+        "judged by one output's quality, so a promoted frame would force one pathway's mask on "
+        "all of them (both ideas decide what the memory holds after a failure)"),
+    frozenset({"samurai", "sam2long"}): (
+        "SAMURAI and SAM2Long both choose the output among the candidates (motion score vs. "
+        "pathway score) and both plan the memory reads"),
+    frozenset({"dam4sam", "sam2long"}): (
+        "DAM4SAM and SAM2Long both plan the memory reads (RAM/DRM vs. each pathway's valid frames)"),
+}
+
+
+def _why_not(names: Sequence[str]) -> str:
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            why = _CLASHES.get(frozenset({a, b}))
+            if why:
+                return why
+    return ""
+
+
+class ComposedPolicy(MemoryPolicy):
+    """Members called in order; per-object state is the tuple of the members' states."""
+
+    def __init__(self, members: Sequence[MemoryPolicy]) -> None:
+        if len(members) < 2:
+            raise ValueError("a composed memory policy needs at least two members")
+        names = [m.name for m in members]
+        if len(set(names)) != len(names):
+            raise ValueError(f"memory policy {'+'.join(names)}: a policy appears twice")
+        why = _why_not(names)
+        for m in members:
+            if not why and getattr(m, "keeps_hypotheses", False):
+                why = (f"{m.name} keeps several memory hypotheses per object (pathways); the other "
+                       "members' decisions would apply to one hypothesis only")
+        planners = [m.name for m in members if m.plans_reads]
+        if not why and len(planners) > 1:
+            why = f"{' and '.join(planners)} all plan the memory reads; only one can"
+        thresholds = {m.name: m.presence_threshold for m in members if m.presence_threshold != 0.0}
+        if not why and len(thresholds) > 1:
+            why = f"{' and '.join(thresholds)} each move the decoder's presence threshold"
+        if why:
+            raise ValueError(f"memory policy {'+'.join(names)} cannot be composed: {why}")
+        self.members = list(members)
+        self.name = "+".join(names)
+        self.presence_threshold = next(iter(thresholds.values()), 0.0)
+        self._planner = next((m for m in members if m.plans_reads), None)
+
+    def describe(self) -> str:
+        return " + ".join(m.describe() for m in self.members)
+
+    def new_object_state(self) -> Tuple[Any, ...]:
+        return tuple(m.new_object_state() for m in self.members)
+
+    def on_frame(self, object_state: Tuple[Any, ...], decision: FrameDecision) -> None:
+        for member, state in zip(self.members, object_state):
+            member.on_frame(state, decision)
+
+    def frames_to_retain(self, object_state: Tuple[Any, ...], bank) -> List[int]:
+        keep: set = set()
+        for member, state in zip(self.members, object_state):
+            keep.update(member.frames_to_retain(state, bank))
+        return sorted(keep)
+
+    @property
+    def plans_reads(self) -> bool:
+        return self._planner is not None
+
+    def select_memory(self, object_state, frame_idx, reverse, selection, memory, window):
+        for member, state in zip(self.members, object_state):
+            if member is self._planner:
+                return member.select_memory(state, frame_idx, reverse, selection, memory, window)
+        return selection
+
+    def memory_selector(self, object_state):
+        if self._planner is None:
+            return None
+        return lambda *args: self.select_memory(object_state, *args)
+
+    def records(self, object_state: Tuple[Any, ...]) -> List[dict]:
+        out: List[dict] = []
+        for member, state in zip(self.members, object_state):
+            out.extend(dict(r, policy=member.name) for r in member.records(state))
+        return out
+
+    def forget(self, object_state: Tuple[Any, ...], is_gone: Callable[[int], bool]) -> None:
+        for member, state in zip(self.members, object_state):
+            member.forget(state, is_gone)
+
+    def member_state(self, object_state: Tuple[Any, ...], name: str) -> Any:
+        """The per-object state of member ``name`` (e.g. ``"rcms"``)."""
+        for member, state in zip(self.members, object_state):
+            if member.name == name:
+                return state
+        raise KeyError(f"{self.name}: no member {name!r}")
+
+
+def split_params(names: Sequence[str], params: Mapping[str, Any],
+                 accepts: Mapping[str, Iterable[str]]) -> Dict[str, Dict[str, Any]]:
+    """Distribute ``params`` over members: ``"member.key"`` goes to that member; a bare
+    ``"key"`` to the one member that accepts it (ambiguous or unknown keys are errors)."""
+    out: Dict[str, Dict[str, Any]] = {n: {} for n in names}
+    for key, value in params.items():
+        if "." in key:
+            member, sub = key.split(".", 1)
+            if member not in out:
+                raise ValueError(f"memory policy {'+'.join(names)}: parameter {key!r} names no member")
+            out[member][sub] = value
+            continue
+        owners = [n for n in names if key in set(accepts.get(n, ()))]
+        if len(owners) != 1:
+            what = "is accepted by several members" if owners else "is accepted by no member"
+            raise ValueError(
+                f"memory policy {'+'.join(names)}: parameter {key!r} {what}; write it as "
+                f"'<member>.{key}' ({', '.join(names)})")
+        out[owners[0]][key] = value
+    return out
 
 
 # ----------------------------------------------------------------------------------------
@@ -292,56 +429,52 @@ def make_policy(name: str, params: Optional[Mapping[str, Any]] = None) -> Memory
         raise TypeError(f"memory policy {name!r}: bad parameters {dict(params or {})}: {err}") from err
 
 
-#: RCMS settings accepted by the predictor and the builder (the ``rcms:`` block of a config)
+#: the ``"rcms"`` policy's parameters (also accepted as arguments of their own by the builder
+#: and the predictor, and in the older ``rcms:`` block of a config; see
+#: :mod:`sam2.video.settings`)
 RCMS_SETTINGS = (
     "num_prev_frames_to_promote", "low_quality_threshold", "rearm_after_present_frames",
     "max_promoted_frames",
 )
 
 
-def resolve_policy(spec: PolicySpec, rcms: Optional[Mapping[str, Any]] = None,
-                   rcms_switch: Optional[int] = None) -> MemoryPolicy:
-    """The policy named by ``spec``, with RCMS settings filled in.
+def parse_policy_spec(spec: Union[str, Mapping[str, Any]], what: str = "memory_policy"
+                      ) -> Tuple[str, Dict[str, Any]]:
+    """``"name"`` or ``{"name": ..., "params": {...}}`` -> ``(name, params)``; errors name ``what``."""
+    if isinstance(spec, str):
+        return spec, {}
+    if not isinstance(spec, Mapping):
+        raise TypeError(f"{what} must be a name, a mapping or a MemoryPolicy, got {type(spec).__name__}")
+    if "name" not in spec:
+        raise ValueError(f"{what} {dict(spec)!r} has no 'name'; known: {', '.join(policy_names())}")
+    unknown = set(spec) - {"name", "params"}
+    if unknown:
+        raise ValueError(f"{what}: unknown keys {sorted(unknown)} (expected 'name' and 'params')")
+    return str(spec["name"]), dict(spec.get("params") or {})
+
+
+def resolve_policy(spec: PolicySpec, rcms: Optional[Mapping[str, Any]] = None) -> MemoryPolicy:
+    """The policy named by ``spec``.
 
     Args:
         spec: a policy instance (returned as is), a registered name, or
             ``{"name": ..., "params": {...}}``; ``None`` means ``"sam2.1"``.
-        rcms: RCMS settings (:data:`RCMS_SETTINGS`; the config's ``rcms:`` block with the
-            caller's explicit values on top). They are the defaults of the ``"rcms"``
-            policy's parameters; ``params`` given in ``spec`` win over them.
-        rcms_switch: ``num_prev_frames_to_promote`` when the caller gave it explicitly (the
-            older way of switching RCMS): a positive value turns plain SAM2.1 into RCMS.
+        rcms: defaults of the ``"rcms"`` member's parameters (:data:`RCMS_SETTINGS`; unused
+            when the policy has no ``rcms`` member); ``params`` given in ``spec`` win over them,
+            :class:`~sam2.video.rcms.RCMSPolicy`'s own defaults fill the rest.
 
-    RCMS with ``num_prev_frames_to_promote = 0`` is plain SAM2.1 (bit for bit), so it
-    resolves to :class:`PlainSAM2Policy`.
+    The name is never changed: ``"sam2.1"`` is plain SAM 2.1 whatever ``rcms`` holds. RCMS with
+    ``num_prev_frames_to_promote = 0`` is plain SAM 2.1 (bit for bit), so it resolves to
+    :class:`PlainSAM2Policy` (and drops out of a composition).
     """
     if isinstance(spec, MemoryPolicy):
         return spec
-    if spec is None:
-        name, params = "sam2.1", {}
-    elif isinstance(spec, str):
-        name, params = spec, {}
-    elif isinstance(spec, Mapping):
-        if "name" not in spec:
-            raise ValueError(f"memory_policy {dict(spec)!r} has no 'name'; known: {', '.join(policy_names())}")
-        unknown = set(spec) - {"name", "params"}
-        if unknown:
-            raise ValueError(f"memory_policy: unknown keys {sorted(unknown)} (expected 'name' and 'params')")
-        name, params = str(spec["name"]), dict(spec.get("params") or {})
-    else:
-        raise TypeError(f"memory_policy must be a name, a mapping or a MemoryPolicy, got {type(spec).__name__}")
-    if name == "sam2.1" and rcms_switch is not None and rcms_switch > 0:
-        name = "rcms"
+    name, params = ("sam2.1", {}) if spec is None else parse_policy_spec(spec)
     if "+" in name:
         return _compose(name, params, rcms)
     if name == "rcms":
         merged = {k: v for k, v in dict(rcms or {}).items() if k in RCMS_SETTINGS}
         merged.update(params)
-        for key in ("num_prev_frames_to_promote", "low_quality_threshold"):
-            if merged.get(key) is None:
-                raise ValueError(
-                    f"memory policy 'rcms' needs {key}: set 'rcms.{key}' in the model config or "
-                    f"pass {key}=... to build_sam2_video_predictor / SAM2VideoPredictor")
         policy = make_policy("rcms", merged)
         return PlainSAM2Policy() if getattr(policy, "num_prev_frames_to_promote", 1) == 0 else policy
     return make_policy(name, params)
@@ -357,8 +490,6 @@ def _accepted_params(name: str) -> List[str]:
 
 def _compose(name: str, params: Mapping[str, Any], rcms: Optional[Mapping[str, Any]]) -> MemoryPolicy:
     """``"a+b"``: the members resolved one by one (RCMS with its settings), then composed."""
-    from sam2.video.composed import ComposedPolicy, split_params
-
     names = [n.strip() for n in name.split("+") if n.strip()]
     for n in names:
         _factory(n)  # unknown names fail here, naming the known policies

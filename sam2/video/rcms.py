@@ -38,44 +38,16 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from sam2.modeling.track_types import FrameOutput
+from sam2.utils.mask_quality import NO_QUALITY, mask_quality  # noqa: F401  (re-exported)
 from sam2.video.memory_bank import MemoryBank
 from sam2.video.policies import FrameDecision, MemoryPolicy
 
 logger = logging.getLogger(__name__)
 
-#: quality stored for predictions with no positive pixel
-NO_QUALITY = -1.0
-
-
-def mask_quality(
-    pred_masks: torch.Tensor,
-    object_score_logits: torch.Tensor,
-    ious: Optional[torch.Tensor],
-) -> torch.Tensor:
-    """MQF quality of a batch of stored predictions, without host synchronisation.
-
-    Args:
-        pred_masks: ``[B, 1, h, w]`` float low-res mask logits as stored (after the
-            "no object" overwrite and hole filling).
-        object_score_logits: ``[B, 1]`` float presence logits.
-        ious: ``[B, M]`` predicted IoUs of the candidate masks (``None`` counts as 1).
-
-    Returns:
-        ``[B]`` float32 qualities in ``[0, 1]``, or :data:`NO_QUALITY` (-1) where the mask
-        has no pixel with logit > 0.
-    """
-    logits = pred_masks.float().flatten(1)
-    positive = logits > 0
-    count = positive.sum(dim=1)
-    probs = torch.sigmoid(logits)
-    conf = torch.where(positive, probs, torch.zeros_like(probs)).sum(dim=1) / count.clamp(min=1)
-    presence = torch.sigmoid(object_score_logits.float().reshape(logits.shape[0], -1)[:, 0])
-    if ious is None:
-        best_iou = torch.ones_like(presence)
-    else:
-        best_iou = ious.float().reshape(logits.shape[0], -1).amax(dim=1)
-    quality = presence * best_iou * conf
-    return torch.where(count > 0, quality, torch.full_like(quality, NO_QUALITY))
+#: the published RCMS setting (N and tau): the defaults of :class:`RCMSPolicy`, and the one
+#: place they are written
+PUBLISHED_N = 4
+PUBLISHED_TAU = 0.6
 
 
 @dataclass
@@ -114,6 +86,9 @@ def _has_quality(q: float) -> bool:
 class RCMSPolicy(MemoryPolicy):
     """Disappearance-triggered promotion of reliable frames to conditioning memory.
 
+    The defaults, :data:`PUBLISHED_N` = 4 and :data:`PUBLISHED_TAU` = 0.6, are the published
+    RCMS setting and the one source of RCMS defaults (configs, tools and the predictor leave unset values to them).
+
     Args:
         num_prev_frames_to_promote: ``N``, the most frames promoted per trigger (0: never).
         low_quality_threshold: ``tau``; a frame is promoted only if its quality is > tau.
@@ -125,12 +100,12 @@ class RCMSPolicy(MemoryPolicy):
 
     def __init__(
         self,
-        num_prev_frames_to_promote: int,
-        low_quality_threshold: float,
+        num_prev_frames_to_promote: int = PUBLISHED_N,
+        low_quality_threshold: float = PUBLISHED_TAU,
         rearm_after_present_frames: Optional[int] = None,
         max_promoted_frames: Optional[int] = None,
     ) -> None:
-        n = int(num_prev_frames_to_promote)
+        n = int(num_prev_frames_to_promote) if not isinstance(num_prev_frames_to_promote, bool) else -1
         if n != num_prev_frames_to_promote or n < 0:
             raise ValueError(
                 f"num_prev_frames_to_promote must be a non-negative integer, got "

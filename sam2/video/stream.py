@@ -39,7 +39,7 @@ import torch
 from sam2.utils.prompt_checks import check_integer
 from sam2.video.frame_source import FrameReadError, FrameSource, _normalise_uint8, resize_for_model
 from sam2.video.live_sources import CorruptFrameError, LiveFrame, as_rgb_uint8
-from sam2.video.state import FeatureCache, InferenceState
+from sam2.video.state import InferenceState
 
 logger = logging.getLogger(__name__)
 
@@ -164,8 +164,6 @@ class VideoStream:
     def __init__(self, predictor, first_frame: Any, *, offload_state_to_cpu: bool = False,
                  memory_dtype: Optional[Union[str, torch.dtype]] = None,
                  num_frames: Optional[int] = None) -> None:
-        from sam2.sam2_video_predictor import _as_dtype
-
         if num_frames is not None and (isinstance(num_frames, bool) or not isinstance(
                 num_frames, (int, np.integer)) or num_frames < 1):
             raise ValueError(f"num_frames must be a positive int or None, got {num_frames!r}")
@@ -178,21 +176,13 @@ class VideoStream:
         height, width = rgb.shape[:2]
         slot = LiveFrameSlot(predictor.image_size, device)
         slot.set(0, rgb)
-        self._state: Optional[_StreamState] = _StreamState(
-            frames=slot,
-            num_frames=None if num_frames is None else int(num_frames),
-            video_height=height,
-            video_width=width,
-            device=device,
-            storage_device=torch.device("cpu") if offload_state_to_cpu else device,
-            offload_video_to_cpu=False,
+        self._state: Optional[_StreamState] = predictor.new_inference_state(
+            slot, num_frames=None if num_frames is None else int(num_frames),
+            video_height=height, video_width=width,
             offload_state_to_cpu=offload_state_to_cpu,
             # a stream never revisits a past frame: memory behind the read window is dropped,
             # not offloaded, so that neither device nor host memory grows with its length
-            memory_eviction="drop",
-            memory_dtype=predictor.memory_dtype if memory_dtype is None else _as_dtype(memory_dtype),
-            features=FeatureCache(capacity=1),
-            policy=predictor.memory_policy,
+            memory_eviction="drop", memory_dtype=memory_dtype, state_class=_StreamState,
         )
         self._closed_after: Optional[int] = None
         #: prompts were added on the current frame and are not in memory yet

@@ -222,11 +222,14 @@ def test_cli_flags_map_to_options(monkeypatch):
     options = tool.options_from_args(args)
     assert (options.num_workers, options.num_gpus, options.per_obj_png_file) == (3, 0, True)
     assert options.score_thresh == -1.5 and options.zip_path == Path("s.zip")
-    assert options.num_prev_frames_to_promote == 0 and options.low_quality_threshold == 0.6
+    assert options.num_prev_frames_to_promote == 0 and options.low_quality_threshold is None
     assert options.track_object_appearing_later_in_video and not options.use_all_masks
     defaults = tool.options_from_args(tool.build_parser().parse_args(
         ["--output_mask_dir", "O", "--base_video_dir", "J", "--input_mask_dir", "A"]))
     assert defaults.num_prev_frames_to_promote == 4 and defaults.num_gpus is None and defaults.num_workers == 1
+    named = tool.options_from_args(tool.build_parser().parse_args(
+        ["--output_mask_dir", "O", "--base_video_dir", "J", "--input_mask_dir", "A", "--memory_policy", "sam2.1"]))
+    assert named.memory_policy == "sam2.1" and named.num_prev_frames_to_promote is None  # no RCMS switch
 
 
 class _RevisingPredictor(FakeVideoPredictor):

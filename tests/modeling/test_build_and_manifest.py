@@ -155,7 +155,7 @@ def test_video_predictor_settings_and_rcms_route() -> None:
     assert stock.fill_hole_area == 8 and stock.binarize_mask_from_pts_for_mem_enc is True
     assert stock.sam_mask_decoder.dynamic_multimask_via_stability is True
     assert raw.fill_hole_area == 0 and raw.binarize_mask_from_pts_for_mem_enc is False
-    assert (stock.num_prev_frames_to_promote, stock.low_quality_threshold) == (0, 0.6)
+    assert (stock.num_prev_frames_to_promote, stock.low_quality_threshold) == (0, None)  # no RCMS
     assert (raw.num_prev_frames_to_promote, raw.low_quality_threshold) == (4, 0.7)
     assert (rcms.num_prev_frames_to_promote, rcms.low_quality_threshold) == (4, 0.6)
     assert rcms.non_overlap_masks is True and rcms.sigmoid_scale_for_mem_enc == 7.5
@@ -163,11 +163,25 @@ def test_video_predictor_settings_and_rcms_route() -> None:
         build_sam2_video_predictor("sam2.1_hiera_t", device="cpu", num_prev_frames_to_promote=2.5)
 
 
-def test_video_predictor_needs_an_rcms_block(tmp_path: Path) -> None:
-    bare = tmp_path / "no_rcms.yaml"
-    bare.write_text("model:\n  _target_: torch.nn.Identity\n")
-    with pytest.raises(ValueError, match="rcms.num_prev_frames_to_promote"):
-        build_sam2_video_predictor(str(bare), device="cpu", apply_postprocessing=False)
+def test_older_rcms_block_is_read_as_the_rcms_policy_params(tmp_path: Path) -> None:
+    """A config's ``rcms:`` block (the older spelling) gives the rcms policy's parameters, and a
+    positive N there selects RCMS when the config names no policy; an unknown key is an error."""
+    from sam2.video.rcms import RCMSPolicy
+
+    old = tmp_path / "old_rcms.yaml"
+    old.write_text("rcms:\n  num_prev_frames_to_promote: 2\n  low_quality_threshold: 0.3\n"
+                   "model:\n  _target_: sam2.sam2_video_predictor.SAM2VideoPredictor\n")
+    from sam2.build_sam import compose_config
+    from sam2.video.settings import resolve_video_settings
+
+    settings = resolve_video_settings(compose_config(str(old), []), where="old")
+    assert isinstance(settings.memory_policy, RCMSPolicy)
+    assert (settings.memory_policy.num_prev_frames_to_promote, settings.memory_policy.low_quality_threshold) == (2, 0.3)
+    assert settings.sources["memory_policy"] == "old rcms"
+    bad = tmp_path / "bad_rcms.yaml"
+    bad.write_text("memory_policy:\n  name: rcms\nrcms:\n  tau: 0.3\nmodel:\n  _target_: torch.nn.Identity\n")
+    with pytest.raises(ValueError, match="rcms.tau is not an RCMS parameter"):
+        build_sam2_video_predictor(str(bad), device="cpu", apply_postprocessing=False)
 
 
 # ------------------------------------------------------------------------ checkpoint errors

@@ -22,8 +22,6 @@ from sam2.build_sam import UnknownConfigError, compose_config, list_configs, res
 GOLDEN = Path(__file__).resolve().parents[1] / "parity" / "golden" / "official_model_configs.json"
 CONFIG_DIR = Path(build_sam.__file__).resolve().parent / "configs"
 SIZES = ("t", "s", "b+", "l")
-RCMS_OFF = {"num_prev_frames_to_promote": 0, "low_quality_threshold": 0.6,
-            "rearm_after_present_frames": None, "max_promoted_frames": None}
 PLAIN_POLICY = {"name": "sam2.1", "params": {}}
 VIDEO_PREDICTOR = {"memory_dtype": "bfloat16", "batch_objects": True}
 
@@ -41,7 +39,7 @@ def _as_json(cfg) -> str:
 @pytest.mark.parametrize("name", sorted(_official()))
 def test_config_composes_to_official_values(name: str) -> None:
     cfg = OmegaConf.to_container(compose_config(name), resolve=True)
-    assert cfg.pop("rcms") == RCMS_OFF
+    assert "rcms" not in cfg  # RCMS parameters live in memory_policy.params
     assert cfg.pop("memory_policy") == PLAIN_POLICY
     assert cfg.pop("video_predictor") == VIDEO_PREDICTOR
     assert json.dumps(cfg, sort_keys=True) == json.dumps(_official()[name], sort_keys=True)
@@ -51,8 +49,7 @@ def test_config_composes_to_official_values(name: str) -> None:
 def test_rcms_config_is_size_config_plus_mss_and_rcms(size: str) -> None:
     base = OmegaConf.to_container(compose_config(f"sam2.1_hiera_{size}"), resolve=True)
     rcms = OmegaConf.to_container(compose_config(f"sam2.1_hiera_{size}_rcms_mqf_mss_lvt"), resolve=True)
-    assert rcms["rcms"] == {**RCMS_OFF, "num_prev_frames_to_promote": 4, "low_quality_threshold": 0.6}
-    assert rcms["memory_policy"] == {"name": "rcms", "params": {}}
+    assert rcms["memory_policy"] == {"name": "rcms", "params": {}}  # RCMSPolicy's published N, tau
     assert rcms["video_predictor"] == base["video_predictor"]
     assert rcms["model"]["sigmoid_scale_for_mem_enc"] == 7.5
     assert rcms["model"]["sigmoid_bias_for_mem_enc"] == -4.0
@@ -60,7 +57,7 @@ def test_rcms_config_is_size_config_plus_mss_and_rcms(size: str) -> None:
         base["model"].pop(key)
         rcms["model"].pop(key)
     assert rcms["model"] == base["model"]
-    assert set(rcms) == {"model", "rcms", "memory_policy", "video_predictor"}
+    assert set(rcms) == {"model", "memory_policy", "video_predictor"}
 
 
 def test_model_config_files_are_small_overlays() -> None:
@@ -130,7 +127,7 @@ def test_external_yaml_can_extend_package_configs(tmp_path: Path) -> None:
     cfg = compose_config(str(user), overrides=["++model.image_size=512"])
     assert cfg.model.num_maskmem == 5 and cfg.model.image_size == 512
     assert cfg.model.image_encoder.trunk.embed_dim == 96
-    assert cfg.rcms.num_prev_frames_to_promote == 2 and cfg.rcms.low_quality_threshold == 0.6
+    assert cfg.rcms.num_prev_frames_to_promote == 2 and cfg.memory_policy.name == "sam2.1"
 
 
 def test_compose_leaves_no_global_hydra_state() -> None:

@@ -175,8 +175,8 @@ def test_rcms_knobs_reach_the_predictor_by_one_route():
             rcms.memory_policy.low_quality_threshold) == (4, 0.6)
     plain = _build()
     assert isinstance(plain.memory_policy, PlainSAM2Policy)
-    with pytest.raises(TypeError):
-        SAM2VideoPredictor(low_quality_threshold=0.6)  # N has no default
+    with pytest.raises(ValueError, match="not both"):  # settings are resolved once, in one place
+        SAM2VideoPredictor(settings=plain.settings, low_quality_threshold=0.6)
 
 
 def test_bf16_memory_by_default_and_fp32_setting(tiny_clip, predictor):

@@ -43,10 +43,6 @@ def get_world_size() -> int:
     return dist.get_world_size() if is_dist() else 1
 
 
-def is_main_process() -> bool:
-    return get_rank() == 0
-
-
 def init_process_group(backend: str, rank: int, world_size: int, timeout_s: float = 1800) -> None:
     """Initialise the default process group from ``MASTER_ADDR``/``MASTER_PORT``."""
     from datetime import timedelta
@@ -61,15 +57,6 @@ def init_process_group(backend: str, rank: int, world_size: int, timeout_s: floa
 def barrier() -> None:
     if is_dist():
         dist.barrier()
-
-
-def all_reduce_max_flag(flag: bool, device: torch.device) -> bool:
-    """True on every rank when ``flag`` is true on any rank."""
-    if not is_dist():
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item() > 0)
 
 
 def all_reduce_sum(values: List[float], device: torch.device) -> List[float]:

@@ -28,15 +28,3 @@ class CosineParamScheduler:
     def __call__(self, where: float) -> float:
         w = min(max(float(where), 0.0), 1.0)
         return self.end_value + 0.5 * (self.start_value - self.end_value) * (1.0 + math.cos(math.pi * w))
-
-
-class LinearParamScheduler:
-    """Straight line from ``start_value`` to ``end_value``."""
-
-    def __init__(self, start_value: float, end_value: float) -> None:
-        self.start_value = float(start_value)
-        self.end_value = float(end_value)
-
-    def __call__(self, where: float) -> float:
-        w = min(max(float(where), 0.0), 1.0)
-        return self.start_value + (self.end_value - self.start_value) * w
