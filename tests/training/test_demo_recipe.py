@@ -124,32 +124,38 @@ def _overrides(call: list) -> dict:
 
 @pytest.mark.slow  # runs the recipe script (bash, recording python, export steps)
 def test_recipe_script_chains_the_stages_and_exports_both_models(tmp_path):
-    """Stages 1-3 (128 px, synthetic split) then A-B (256 px, mixed photographic split): each
-    stage starts from the previous one's weights (stage A from the exported 128-px model), and
-    the two exports are the weights of stage 3 and of stage B, without the training state."""
+    """Stages 1-3 (128 px, synthetic split) then A-B (256 px, mixed photographic split) and C
+    (clicks and boxes, crowded mixed split): each stage starts from the previous one's weights
+    (stage A from the exported 128-px model), and the two exports are the weights of stage 3
+    and of stage C, without the training state."""
     from training.train import parse_args
 
     out = tmp_path / "out"
     calls = _run_recipe(tmp_path, out)
     splits = [c for c in calls if c[0].endswith("tools/make_synthetic_mose.py")]
-    assert calls[0] == splits[0] and len(splits) == 2
-    synthetic, mixed = (c[c.index("--output") + 1] for c in splits)
-    assert "--photographic" not in splits[0] and "--photographic" in splits[1]
-    assert splits[1][splits[1].index("--photo-split") + 1] == "train"  # never the held-out photographs
+    assert calls[0] == splits[0] and len(splits) == 3
+    synthetic, mixed, crowded = (c[c.index("--output") + 1] for c in splits)
+    assert "--photographic" not in splits[0]
+    for photo_call in splits[1:]:
+        assert "--photographic" in photo_call
+        assert photo_call[photo_call.index("--photo-split") + 1] == "train"  # never the held-out photographs
+    crowded_call = splits[2]
+    assert int(crowded_call[crowded_call.index("--min-objects") + 1]) >= 2
+    assert int(crowded_call[crowded_call.index("--max-objects") + 1]) == 8  # up to 8 prompted objects
     for split_call in splits:  # never the seed of a held-out split (demo 0, checks 5, tests 11)
         assert int(split_call[split_call.index("--seed") + 1]) not in (0, 5, 11)
     trains = [c for c in calls if c[0].endswith("training/train.py")]
     configs = [parse_args(c[1:]).config for c in trains]  # every call is a valid command line
     assert configs == [f"configs/sam2.1_training/{n}.yaml" for n in (
         "sam2.1_hiera_demo_stage1", "sam2.1_hiera_demo", "sam2.1_hiera_demo_stage3",
-        "sam2.1_hiera_demo_256_stage1", "sam2.1_hiera_demo_256")]
+        "sam2.1_hiera_demo_256_stage1", "sam2.1_hiera_demo_256", "sam2.1_hiera_demo_256_prompts")]
     model_128 = out / "sam2.1_hiera_demo.pt"
     run_dirs = []
     for k, (call, config) in enumerate(zip(trains, configs)):
         args = parse_args(call[1:])
         assert args.num_gpus == 3 and args.use_cluster == 0  # the script's NUM_PROCESSES argument
         given = _overrides(args.overrides)
-        split = synthetic if k < 3 else mixed
+        split = synthetic if k < 3 else mixed if k < 5 else crowded
         assert given["dataset.img_folder"] == f"{split}/JPEGImages"
         assert given["dataset.gt_folder"] == f"{split}/Annotations"
         # the script supplies every value the stage config leaves open
@@ -164,14 +170,48 @@ def test_recipe_script_chains_the_stages_and_exports_both_models(tmp_path):
         run_dirs.append(given["launcher.experiment_log_dir"])
     assert len(set(run_dirs)) == len(run_dirs)
     exports = [i for i, c in enumerate(calls) if c[0] == "-"]
+    assert len(exports) == 2
     assert calls.index(trains[3]) > exports[0] > calls.index(trains[2])  # stage A needs the 128-px export
     assert exports[-1] == len(calls) - 1  # the demo model's export is the last step
-    for path, stage in ((model_128, 3), (out / "sam2.1_hiera_demo_256.pt", 5)):
+    for path, stage in ((model_128, 3), (out / "sam2.1_hiera_demo_256.pt", 6)):
         exported = torch.load(path, map_location="cpu", weights_only=True)
         last = torch.load(Path(run_dirs[stage - 1]) / "checkpoints" / "checkpoint.pt", map_location="cpu",
                           weights_only=True)
         assert set(exported) == {"model"} and torch.equal(exported["model"]["w"], last["model"]["w"])
         assert float(exported["model"]["w"][0]) == stage
+
+
+def test_stage_c_prompts_most_clips_and_trains_the_prompt_heads_faster():
+    """Stage C (clicks and boxes) keeps stage B's model and 8-frame clips, starts most clips from
+    a click or a box with 7 corrective clicks on up to 8 objects, and gives the prompt encoder
+    and the mask decoder (only them) a 1e-3 learning rate."""
+    from training.trainer import optimizer_from_config
+
+    stage_b = _compose("sam2.1_hiera_demo_256")
+    stage_c = _compose("sam2.1_hiera_demo_256_prompts")
+    assert find_placeholders(stage_c) == [INIT_KEY]  # stage B's checkpoint, given by the script
+    sampler = instantiate(stage_c.vos.sampler)
+    assert sampler.num_frames == 8 and sampler.max_num_objects == 8
+    assert stage_c.trainer.model.image_size == 256
+    torch.manual_seed(0)
+    model_b = instantiate(stage_b.trainer.model, _recursive_=True)
+    model_c = instantiate(stage_c.trainer.model, _recursive_=True)
+    assert {k: v.shape for k, v in model_c.state_dict().items()} == {k: v.shape for k, v in model_b.state_dict().items()}
+    mode_b, mode_c = model_b.train_mode, model_c.train_mode
+    assert mode_c.prob_pt >= 0.75 > mode_b.prob_pt
+    assert mode_c.prob_pt * (1 - mode_c.prob_box) >= 0.5  # clicks start at least half of the clips
+    assert mode_c.num_init == 1 and mode_c.num_correct == 1  # frame 0 prompted; the others track
+    assert model_c.num_correction_pt_per_frame == 7
+    opt = optimizer_from_config(model_c, stage_c.trainer.optim)
+    lr = {}
+    for group, spec in zip(opt.optimizer.param_groups, opt.specs):
+        for name in spec.names:
+            lr[name] = group["lr"]
+    heads = [n for n in lr if n.startswith(("sam_prompt_encoder.", "sam_mask_decoder."))]
+    assert heads and all(lr[n] == pytest.approx(1e-3) for n in heads)
+    rest = [n for n in lr if n not in heads and not n.startswith("image_encoder.")]
+    assert rest and all(lr[n] == pytest.approx(5e-5) for n in rest)
+    assert max(lr[n] for n in lr if n.startswith("image_encoder.")) <= 5e-5
 
 
 @pytest.mark.parametrize("image_size", [128, 256])

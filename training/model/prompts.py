@@ -1,7 +1,9 @@
 """Simulated user prompts for training: boxes from masks and clicks on error regions.
 
-All coordinates are (x, y) in input pixels; labels follow SAM: 1 positive click, 0 negative
-click, 2/3 box top-left/bottom-right.
+All coordinates are (x, y) in model-input pixels, given as the pixel's integer index (column,
+row) exactly as the predictors pass a user's click after scaling it to the input size; the
+prompt encoder adds the half-pixel shift to the pixel centre itself. Labels follow SAM:
+1 positive click, 0 negative click, 2/3 box top-left/bottom-right.
 """
 from __future__ import annotations
 
@@ -88,7 +90,7 @@ def get_next_point(
             from the error region's boundary).
 
     Returns:
-        ``coords [B, 1, 2]`` float32 (pixel centres) and ``labels [B, 1]`` int32.
+        ``coords [B, 1, 2]`` float32 (integer pixel indices x, y) and ``labels [B, 1]`` int32.
     """
     if method not in ("uniform", "center"):
         raise ValueError(f"get_next_point: unknown method {method!r} (uniform, center)")
@@ -107,7 +109,7 @@ def get_next_point(
         flat = torch.stack([_farthest_from_boundary(c) for c in candidates]).to(gt.device)
     ys, xs = flat // w, flat % w
     labels = torch.where(no_error, gt.flatten(1)[torch.arange(b), flat], missed.flatten(1)[torch.arange(b), flat])
-    coords = torch.stack([xs, ys], dim=1).float() + 0.5
+    coords = torch.stack([xs, ys], dim=1).float()
     return coords[:, None, :], labels.int()[:, None]
 
 
