@@ -263,7 +263,7 @@ def rotate_pairs_real(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> 
     ``[..., N, D]`` with ``cos``/``sin`` ``[N, D/2]``; computed in float32, returned in the
     dtype of ``x``.
     """
-    pairs = x.float().reshape(*x.shape[:-1], -1, 2)
+    pairs = x.float().unflatten(-1, (-1, 2))  # shape-agnostic, so traced graphs keep dynamic axes
     a, b = pairs[..., 0], pairs[..., 1]
     cos, sin = cos.float(), sin.float()
     rotated = torch.stack((a * cos - b * sin, a * sin + b * cos), dim=-1)

@@ -48,7 +48,7 @@ GRAPH_FILES = {
     "memory_encoder": "memory_encoder.onnx",
 }
 
-_HEAD_OUTPUTS = ["masks", "ious", "obj_ptrs", "object_score_logits"]
+_HEAD_OUTPUTS = ["masks", "ious", "candidate_ptrs", "object_score_logits"]
 
 
 def model_fingerprint(model: nn.Module) -> str:
@@ -88,7 +88,7 @@ def model_config(model: SAM2Base, config_name: Optional[str] = None) -> Dict[str
     # video predictor settings (absent on a bare SAM2Base)
     for name, default in (("fill_hole_area", 0), ("non_overlap_masks", False),
                           ("clear_non_cond_mem_around_input", False),
-                          ("add_all_frames_to_correct_as_cond", False)):
+                          ("add_all_frames_to_correct_as_cond", False), ("batch_objects", True)):
         cfg[name] = getattr(model, name, default)
     dtype = getattr(model, "memory_dtype", torch.float32)
     cfg["memory_dtype"] = str(dtype).replace("torch.", "")
@@ -120,7 +120,7 @@ def _specs(model: SAM2Base, batch: int = 2, slots: int = 3, ptrs: int = 4, click
     thr = torch.tensor(0.0, device=dev)
     prompt_axes = {"point_coords": {0: "B", 1: "N"}, "point_labels": {0: "B", 1: "N"},
                    "mask_input": {0: "B"}, "has_mask_input": {0: "B"}}
-    out_axes = {"masks": {0: "B"}, "ious": {0: "B"}, "obj_ptrs": {0: "B"}, "object_score_logits": {0: "B"}}
+    out_axes = {"masks": {0: "B"}, "ious": {0: "B"}, "candidate_ptrs": {0: "B"}, "object_score_logits": {0: "B"}}
     memory = dict(
         mem_feats=rand(batch, slots, cm, h, h),
         mem_tpos=torch.tensor([[0, 5, 6][:slots] + [1] * max(slots - 3, 0)] * batch, device=dev) % model.num_maskmem,

@@ -85,8 +85,10 @@ class _Heads(nn.Module):
                 presence_threshold: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
         m = self.model
         encoder = m.sam_prompt_encoder
-        sparse, dense_none = encoder(points=(point_coords, point_labels), boxes=None, masks=None)
+        # the caller appends the padding click (label -1) the model adds when there is no box
+        sparse = encoder._embed_points(point_coords, point_labels, pad=False)
         dense_mask = encoder._embed_masks(mask_input)
+        dense_none = encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand_as(dense_mask)
         dense = torch.where(has_mask_input[:, None, None, None], dense_mask, dense_none)
         masks, ious, tokens, scores = m.sam_mask_decoder.predict_masks(
             features, self.image_pe, sparse, dense, repeat_image=False,
