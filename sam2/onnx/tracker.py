@@ -57,12 +57,15 @@ class OnnxVideoTracker:
             a frame that reads more (many conditioning frames) gets larger tensors.
         fixed_slots: pad to those sizes (one tensor shape for every frame); ``False`` feeds
             exactly the memories read.
+        memory_dtype: ``"bfloat16"`` (memories rounded to bfloat16 when stored, as the
+            predictor's default) or ``"float32"``; default: the exported predictor's.
         intra_op_threads, providers, graph_optimization: ONNX Runtime session settings.
     """
 
     def __init__(self, onnx_dir: Union[str, os.PathLike], memory_policy: Optional[str] = None,
                  rcms: Optional[Dict[str, Any]] = None, memory_slots: Optional[int] = None,
                  pointer_slots: Optional[int] = None, fixed_slots: bool = True,
+                 memory_dtype: Optional[str] = None,
                  intra_op_threads: Optional[int] = None, providers: Optional[Sequence[str]] = None,
                  graph_optimization: str = "all") -> None:
         self.graphs = TrackerGraphs(onnx_dir, providers=providers, intra_op_threads=intra_op_threads,
@@ -76,10 +79,10 @@ class OnnxVideoTracker:
         self.memory_slots = int(memory_slots or cfg["num_maskmem"] + 1)
         self.pointer_slots = int(pointer_slots or cfg["max_obj_ptrs_in_encoder"] + 1)
         self.fixed_slots = bool(fixed_slots)
-        self.round_memory = cfg.get("memory_dtype") in ("bfloat16", "bf16")
-        if cfg.get("memory_dtype") not in ("bfloat16", "bf16", "float32", "fp32"):
-            raise ValueError(f"{onnx_dir}: memory_dtype {cfg.get('memory_dtype')!r} in the graph metadata "
-                             "is not supported (bfloat16 or float32)")
+        dtype = cfg.get("memory_dtype") if memory_dtype is None else memory_dtype
+        if dtype not in ("bfloat16", "bf16", "float32", "fp32"):
+            raise ValueError(f"memory_dtype {dtype!r} is not supported (bfloat16 or float32)")
+        self.round_memory = dtype in ("bfloat16", "bf16")
         self._no_obj_ptr = None if not cfg.get("has_no_obj_ptr") else np.asarray(cfg["no_obj_ptr"], _F32)[None]
         if cfg.get("mask_downsample_weight") is not None:
             self._ds_weight = np.asarray(cfg["mask_downsample_weight"], _F32).reshape(4, 4)
