@@ -59,18 +59,32 @@ class OnnxVideoTracker:
             exactly the memories read.
         memory_dtype: ``"bfloat16"`` (memories rounded to bfloat16 when stored, as the
             predictor's default) or ``"float32"``; default: the exported predictor's.
+        apply_postprocessing: switch SAM 2's post-processing (stability fallback of single
+            masks, binarised prompt masks for memory, hole filling up to 8 pixels) on or off,
+            as ``build_sam2_video_predictor(apply_postprocessing=...)``; default: as exported.
+        non_overlap_masks: resolve overlaps in the outputs (highest logit wins); default: as
+            exported.
         intra_op_threads, providers, graph_optimization: ONNX Runtime session settings.
     """
 
     def __init__(self, onnx_dir: Union[str, os.PathLike], memory_policy: Optional[str] = None,
                  rcms: Optional[Dict[str, Any]] = None, memory_slots: Optional[int] = None,
                  pointer_slots: Optional[int] = None, fixed_slots: bool = True,
-                 memory_dtype: Optional[str] = None,
+                 memory_dtype: Optional[str] = None, apply_postprocessing: Optional[bool] = None,
+                 non_overlap_masks: Optional[bool] = None,
                  intra_op_threads: Optional[int] = None, providers: Optional[Sequence[str]] = None,
                  graph_optimization: str = "all") -> None:
         self.graphs = TrackerGraphs(onnx_dir, providers=providers, intra_op_threads=intra_op_threads,
                                     graph_optimization=graph_optimization)
-        cfg = self.config = self.graphs.config
+        cfg = self.config = dict(self.graphs.config)
+        if apply_postprocessing is not None:
+            on = bool(apply_postprocessing)
+            cfg.update(dynamic_multimask_via_stability=on, binarize_mask_from_pts_for_mem_enc=on,
+                       fill_hole_area=8 if on else 0)
+            if on:
+                cfg.update(dynamic_multimask_stability_delta=0.05, dynamic_multimask_stability_thresh=0.98)
+        if non_overlap_masks is not None:
+            cfg["non_overlap_masks"] = bool(non_overlap_masks)
         self.image_size = int(cfg["image_size"])
         self.low_res = 4 * int(cfg["feat_size"])
         settings = dict(cfg.get("rcms") or {})

@@ -89,12 +89,8 @@ def test_masked_slots_do_not_change_the_result(demo_graphs):
     rng = np.random.default_rng(0)
     f32 = np.float32
 
-    def feeds(m_pad: int, p_pad: int):
-        mem = rng.standard_normal((1, 3, 32, 8, 8)).astype(f32)
-        ptrs = rng.standard_normal((1, 2, 96)).astype(f32)
-        return mem, ptrs
-
-    mem, ptrs = feeds(0, 0)
+    mem = rng.standard_normal((1, 3, 32, 8, 8)).astype(f32)
+    ptrs = rng.standard_normal((1, 2, 96)).astype(f32)
     base = {"vision_feat": rng.standard_normal((1, 96, 8, 8)).astype(f32),
             "feat_s0": rng.standard_normal((1, 12, 32, 32)).astype(f32),
             "feat_s1": rng.standard_normal((1, 24, 16, 16)).astype(f32),
