@@ -161,8 +161,8 @@ class TrackStepGraph(nn.Module):
         size = model.image_size
         with torch.no_grad():
             dummy = torch.zeros(1, 3, size, size, device=model.device)
-            curr_pos = model.image_encoder(dummy)["vision_pos_enc"][-1]
-            feats = model.image_encoder(dummy)["backbone_fpn"][-1]
+            encoded = model.image_encoder(dummy)
+            curr_pos, feats = encoded["vision_pos_enc"][-1], encoded["backbone_fpn"][-1]
             mem_pos = model.memory_encoder(feats, torch.zeros(1, 1, size, size, device=model.device),
                                            skip_mask_sigmoid=True)["vision_pos_enc"][-1]
         self.register_buffer("curr_pos", _flat(curr_pos).clone())  # [1, hw, C]

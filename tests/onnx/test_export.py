@@ -59,7 +59,7 @@ def test_graphs_of_another_model_are_refused(demo_graphs, demo_model, tmp_path):
     """A folder mixing graphs of two models is refused when the tracker is built, before any frame."""
     import torch
 
-    from conftest import demo_predictor
+    from onnx_helpers import demo_predictor
 
     other = demo_predictor()
     with torch.no_grad():

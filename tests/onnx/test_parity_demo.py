@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import demo_predictor
+from onnx_helpers import demo_predictor
 from sam2.evaluation.measures import frame_score
 from sam2.onnx import OnnxVideoTracker
 

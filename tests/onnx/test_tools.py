@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import DEMO_CKPT, DEMO_CONFIG
+from onnx_helpers import DEMO_CKPT, DEMO_CONFIG
 from sam2.onnx_export import GRAPH_FILES
 
 REPO = Path(__file__).resolve().parents[2]
