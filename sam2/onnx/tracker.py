@@ -337,8 +337,11 @@ class OnnxVideoTracker:
         score = np.full((1, 1), _F32(20.0) * presence - _F32(10.0), _F32)
         if self._no_obj_ptr is not None:
             ptr = self._mix_no_obj_ptr(ptr, presence)
+        ious = np.ones((1, 1), _F32)
+        if self.config["fill_hole_area"] > 0:
+            low = ops.fill_holes(low, self.config["fill_hole_area"])
         return Entry(pred_masks=low, obj_ptr=ptr.astype(_F32), object_score_logits=score,
-                     ious=np.ones((1, 1), _F32), quality=float(ops.mask_quality(low, score, None)[0]))
+                     ious=ious, quality=float(ops.mask_quality(low, score, ious)[0]))
 
     def _mix_no_obj_ptr(self, ptr: np.ndarray, presence) -> np.ndarray:
         if self.config["fixed_no_obj_ptr"]:

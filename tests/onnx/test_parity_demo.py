@@ -108,6 +108,12 @@ def test_clicks_box_correction_and_reverse(demo_graphs, held_out_split, demo_mod
         ys2, xs2 = np.nonzero(ann[4] == ids[1])
         both("add_new_points_or_box", 4, ids[1], box=np.array([xs2.min(), ys2.min(), xs2.max(), ys2.max()]))
 
+    holed = np.zeros(ann.shape[1:], bool)
+    holed[20:60, 30:90] = True
+    holed[36:44, 56:64] = False  # a hole the post-processing fills in the low-res logits
+    filled = both("add_new_mask", 4, 50, holed)
+    assert filled.shape[0] == len(s_ort.obj_ids)
+
     def propagate(**kwargs):
         for (f1, _, a), (f2, _, b) in zip(predictor.propagate_in_video(s_pt, **kwargs),
                                           tracker.propagate_in_video(s_ort, **kwargs)):
