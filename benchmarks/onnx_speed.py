@@ -16,8 +16,9 @@ same machine load:
         [--repeat 2] [--threads 2] [--json out.json]
 
 Reports per tracker the fps (each frame's best time over ``--repeat`` runs, the first frame
-left out), the ratio to ``torch``, and for ``ort-int8`` the relative L2 of its logits to the
-float32 graphs' and both J&F against the clip's masks; plus export and quantisation times,
+left out), the ratio to ``torch``, for ``ort-int8`` the relative L2 of its logits to the
+float32 graphs' (large when a presence decision flips: absent objects get -1024) and the IoU
+of its masks with theirs, and every tracker's J&F against the clip's masks; plus export and quantisation times,
 graph sizes, ``lscpu``'s model and flags and the load average. The official predictor is
 compared with ours in ``benchmarks/video_speed.py`` (multiply the ratios).
 """
@@ -35,6 +36,7 @@ from typing import Dict, List
 
 import numpy as np
 
+os.environ.setdefault("TQDM_DISABLE", "1")  # the predictor's per-propagation bar
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "parity" / "oracle_scripts"))
 sys.path.insert(0, str(ROOT / "tests" / "parity"))
@@ -154,13 +156,16 @@ def main() -> None:
         fps = {n: (args.frames - 1) / best[n] for n in names}
         ref, q = outputs["ort-fp32"], outputs["ort-int8"]
         err = float(np.mean([np.linalg.norm(q[f] - ref[f]) / max(np.linalg.norm(ref[f]), 1e-12) for f in ref]))
+        inter = sum(int(((q[f] > 0) & (ref[f] > 0)).sum()) for f in ref)
+        union = sum(int(((q[f] > 0) | (ref[f] > 0)).sum()) for f in ref)
+        agree = (inter + 1) / (union + 1)
         gt_objects = [gts[o % len(gts)] for o in range(objects)]
         row = {"fps": fps, "ratio_to_torch": {n: fps[n] / fps["torch"] for n in names},
-               "int8_logit_rel_l2": err, "jf": {n: jf(outputs[n], gt_objects) for n in names}}
+               "int8_logit_rel_l2": err, "int8_mask_iou_to_fp32": agree, "jf": {n: jf(outputs[n], gt_objects) for n in names}}
         report["runs"][str(objects)] = row
         print(f"{objects} object(s): " + "; ".join(
             f"{n} {fps[n]:.2f} fps ({row['ratio_to_torch'][n]:.2f}x, J&F {row['jf'][n]:.3f})" for n in names)
-            + f"; int8 logits vs fp32 graphs: relative L2 {err:.3f}")
+            + f"; int8 vs fp32 graphs: logit relative L2 {err:.3g}, mask IoU {agree:.3f}")
     load.append(os.getloadavg()[0])
     report["load_avg"] = load
     print(f"load average {load[0]:.1f} -> {load[1]:.1f}")
