@@ -95,6 +95,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--profile", action="store_true",
+                        help="also print ONNX Runtime's time per operator type (float32 graphs)")
     args = parser.parse_args()
 
     import torch
@@ -121,10 +123,15 @@ def main() -> None:
     export_tracker(predictor, work / "fp32", config_name=config)
     export_s = time.perf_counter() - start
     start = time.perf_counter()
+    import logging
+
+    logging.disable(logging.WARNING)  # the quantiser's advice to pre-process, once per graph
     quantize(work / "fp32", work / "int8")
+    logging.disable(logging.NOTSET)
     quant_s = time.perf_counter() - start
     sizes = {kind: {p.name: p.stat().st_size for p in sorted((work / kind).glob("*.onnx"))} for kind in ("fp32", "int8")}
-    trackers = {"ort-fp32": OnnxVideoTracker(work / "fp32", intra_op_threads=args.threads),
+    profile = str(work / "profile") if args.profile else None
+    trackers = {"ort-fp32": OnnxVideoTracker(work / "fp32", intra_op_threads=args.threads, profile_dir=profile),
                 "ort-int8": OnnxVideoTracker(work / "int8", intra_op_threads=args.threads)}
     video = str(work / "clip" / "JPEGImages")
     cpu = lscpu()
@@ -166,6 +173,16 @@ def main() -> None:
         print(f"{objects} object(s): " + "; ".join(
             f"{n} {fps[n]:.2f} fps ({row['ratio_to_torch'][n]:.2f}x, J&F {row['jf'][n]:.3f})" for n in names)
             + f"; int8 vs fp32 graphs: logit relative L2 {err:.3g}, mask IoU {agree:.3f}")
+    for name, tracker in trackers.items():
+        spent = tracker.graphs.seconds
+        total = sum(spent.values()) or 1.0
+        report.setdefault("graph_share", {})[name] = {g: t / total for g, t in spent.items()}
+        print(f"{name}: time per graph " + ", ".join(f"{g} {100 * t / total:.0f}%" for g, t in spent.items()))
+    if args.profile:
+        ops = trackers["ort-fp32"].graphs.end_profiling()
+        total = sum(ops.values()) or 1.0
+        report["fp32_operator_share"] = {k: v / total for k, v in ops.items()}
+        print("ort-fp32 operators: " + ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in list(ops.items())[:8]))
     load.append(os.getloadavg()[0])
     report["load_avg"] = load
     print(f"load average {load[0]:.1f} -> {load[1]:.1f}")

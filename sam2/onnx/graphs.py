@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Union
 
@@ -47,6 +48,9 @@ class TrackerGraphs:
         intra_op_threads: threads per graph (``None``: ONNX Runtime's default).
         graph_optimization: ONNX Runtime optimisation level name (``"all"``, ``"extended"``,
             ``"basic"``, ``"disabled"``).
+        profile_dir: write ONNX Runtime's per-operator profiles there (see :meth:`end_profiling`).
+
+    :attr:`seconds` accumulates the wall time spent in each graph.
 
     Raises:
         GraphError: a graph file is missing, is not a tracker graph, has another protocol
@@ -54,7 +58,8 @@ class TrackerGraphs:
     """
 
     def __init__(self, onnx_dir: Union[str, os.PathLike], providers: Optional[Sequence[str]] = None,
-                 intra_op_threads: Optional[int] = None, graph_optimization: str = "all") -> None:
+                 intra_op_threads: Optional[int] = None, graph_optimization: str = "all",
+                 profile_dir: Optional[Union[str, os.PathLike]] = None) -> None:
         ort = import_onnxruntime()
         folder = Path(onnx_dir)
         if not folder.is_dir():
@@ -70,11 +75,17 @@ class TrackerGraphs:
         if intra_op_threads is not None:
             options.intra_op_num_threads = int(intra_op_threads)
         options.log_severity_level = 3
+        if profile_dir is not None:
+            Path(profile_dir).mkdir(parents=True, exist_ok=True)
+            options.enable_profiling = True
         self.folder = folder
         self.sessions: Dict[str, Any] = {}
         self.metadata: Dict[str, Dict[str, str]] = {}
+        self.seconds: Dict[str, float] = {name: 0.0 for name in GRAPH_FILES}
         for name, fname in GRAPH_FILES.items():
             path = folder / fname
+            if profile_dir is not None:
+                options.profile_file_prefix = str(Path(profile_dir) / name)
             if not path.is_file():
                 raise GraphError(f"{path}: missing (export the model with tools/export_onnx.py)")
             session = ort.InferenceSession(str(path), sess_options=options,
@@ -105,7 +116,24 @@ class TrackerGraphs:
 
     def run(self, name: str, feeds: Dict[str, np.ndarray]) -> list:
         """Run graph ``name`` on ``feeds`` (input name -> array); returns its outputs in order."""
-        return self.sessions[name].run(None, feeds)
+        start = time.perf_counter()
+        out = self.sessions[name].run(None, feeds)
+        self.seconds[name] += time.perf_counter() - start
+        return out
+
+    def end_profiling(self) -> Dict[str, float]:
+        """Stop profiling and return the total microseconds per operator type over all graphs
+        (empty unless built with ``profile_dir``)."""
+        totals: Dict[str, float] = {}
+        for session in self.sessions.values():
+            path = session.end_profiling()
+            if not path:
+                continue
+            for event in json.loads(Path(path).read_text()):
+                op = event.get("args", {}).get("op_name")
+                if event.get("cat") == "Node" and op:
+                    totals[op] = totals.get(op, 0.0) + float(event.get("dur", 0))
+        return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
 
     def file_sizes(self) -> Dict[str, int]:
         """Bytes of each graph file."""

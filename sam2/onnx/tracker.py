@@ -55,8 +55,9 @@ class OnnxVideoTracker:
         memory_slots, pointer_slots: sizes of the memory tensors fed to the tracking graph
             (default: ``num_maskmem + 1`` frames, ``max_obj_ptrs_in_encoder + 1`` pointers);
             a frame that reads more (many conditioning frames) gets larger tensors.
-        fixed_slots: pad to those sizes (one tensor shape for every frame); ``False`` feeds
-            exactly the memories read.
+        fixed_slots: pad to those sizes, marking unused slots invalid (one tensor shape for
+            every frame, as a caller with fixed buffers does); ``False`` (default, faster)
+            feeds exactly the memories read.
         memory_dtype: ``"bfloat16"`` (memories rounded to bfloat16 when stored, as the
             predictor's default) or ``"float32"``; default: the exported predictor's.
         apply_postprocessing: switch SAM 2's post-processing (stability fallback of single
@@ -64,18 +65,19 @@ class OnnxVideoTracker:
             as ``build_sam2_video_predictor(apply_postprocessing=...)``; default: as exported.
         non_overlap_masks: resolve overlaps in the outputs (highest logit wins); default: as
             exported.
-        intra_op_threads, providers, graph_optimization: ONNX Runtime session settings.
+        intra_op_threads, providers, graph_optimization, profile_dir: ONNX Runtime session
+            settings (:class:`~sam2.onnx.graphs.TrackerGraphs`).
     """
 
     def __init__(self, onnx_dir: Union[str, os.PathLike], memory_policy: Optional[str] = None,
                  rcms: Optional[Dict[str, Any]] = None, memory_slots: Optional[int] = None,
-                 pointer_slots: Optional[int] = None, fixed_slots: bool = True,
+                 pointer_slots: Optional[int] = None, fixed_slots: bool = False,
                  memory_dtype: Optional[str] = None, apply_postprocessing: Optional[bool] = None,
                  non_overlap_masks: Optional[bool] = None,
                  intra_op_threads: Optional[int] = None, providers: Optional[Sequence[str]] = None,
-                 graph_optimization: str = "all") -> None:
+                 graph_optimization: str = "all", profile_dir: Optional[Union[str, os.PathLike]] = None) -> None:
         self.graphs = TrackerGraphs(onnx_dir, providers=providers, intra_op_threads=intra_op_threads,
-                                    graph_optimization=graph_optimization)
+                                    graph_optimization=graph_optimization, profile_dir=profile_dir)
         cfg = self.config = dict(self.graphs.config)
         if apply_postprocessing is not None:
             on = bool(apply_postprocessing)

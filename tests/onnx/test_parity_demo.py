@@ -71,7 +71,9 @@ def test_held_out_split_parity(policy, demo_graphs, held_out_split, demo_model):
     else:
         settings = {"num_prev_frames_to_promote": 3, "low_quality_threshold": 0.2}
         predictor, rcms = demo_predictor(memory_dtype="float32", **settings), settings
-    tracker = OnnxVideoTracker(demo_graphs, rcms=rcms, intra_op_threads=1, memory_dtype="float32")
+    # plain SAM 2.1 with fixed-size memory tensors (unused slots masked), RCMS with exact sizes
+    tracker = OnnxVideoTracker(demo_graphs, rcms=rcms, intra_op_threads=1, memory_dtype="float32",
+                               fixed_slots=policy == "sam2.1")
     assert tracker.policy.name == policy
     got = _run_split(predictor, tracker, held_out_split)
     assert got["worst"] <= REL_TOL
