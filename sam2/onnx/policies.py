@@ -46,6 +46,10 @@ class PlainPolicy:
     def records(self, state: Any) -> List[dict]:
         return []
 
+    def frames_to_retain(self, state: Any, obj: ObjectState) -> List[int]:
+        """Tracked frames eviction must keep (those the policy may still promote)."""
+        return []
+
 
 @dataclass
 class RcmsObjectState:
@@ -112,6 +116,19 @@ class RcmsPolicy(PlainPolicy):
 
     def records(self, state: RcmsObjectState) -> List[dict]:
         return list(state.events)
+
+    def frames_to_retain(self, state: RcmsObjectState, obj: ObjectState) -> List[int]:
+        """While the trigger is armed, the ``N`` most recent frames that could be promoted."""
+        if self.num_prev_frames_to_promote == 0 or (state.latched and self.rearm_after_present_frames is None):
+            return []
+        keep: List[int] = []
+        for s in sorted(obj.non_cond, reverse=True):
+            if s < 1 or len(keep) >= self.num_prev_frames_to_promote:
+                break
+            q = float(obj.non_cond[s].quality)
+            if q >= 0.0 and q > self.low_quality_threshold:
+                keep.append(s)
+        return keep
 
 
 def make_policy(name: Optional[str], rcms: Mapping[str, Any]) -> PlainPolicy:

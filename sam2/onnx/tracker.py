@@ -65,6 +65,10 @@ class OnnxVideoTracker:
             as ``build_sam2_video_predictor(apply_postprocessing=...)``; default: as exported.
         non_overlap_masks: resolve overlaps in the outputs (highest logit wins); default: as
             exported.
+        memory_eviction: ``"off"`` (default) keeps every frame's entry, so corrections and
+            re-propagations anywhere stay exact; ``"drop"`` deletes tracked entries no later
+            frame can read (the predictor's ``memory_eviction="drop"``): memory stays bounded
+            on long videos, and a correction that would read a dropped entry raises.
         intra_op_threads, providers, graph_optimization, profile_dir: ONNX Runtime session
             settings (:class:`~sam2.onnx.graphs.TrackerGraphs`).
     """
@@ -73,7 +77,7 @@ class OnnxVideoTracker:
                  rcms: Optional[Dict[str, Any]] = None, memory_slots: Optional[int] = None,
                  pointer_slots: Optional[int] = None, fixed_slots: bool = False,
                  memory_dtype: Optional[str] = None, apply_postprocessing: Optional[bool] = None,
-                 non_overlap_masks: Optional[bool] = None,
+                 non_overlap_masks: Optional[bool] = None, memory_eviction: str = "off",
                  intra_op_threads: Optional[int] = None, providers: Optional[Sequence[str]] = None,
                  graph_optimization: str = "all", profile_dir: Optional[Union[str, os.PathLike]] = None) -> None:
         self.graphs = TrackerGraphs(onnx_dir, providers=providers, intra_op_threads=intra_op_threads,
@@ -95,6 +99,9 @@ class OnnxVideoTracker:
         self.memory_slots = int(memory_slots or cfg["num_maskmem"] + 1)
         self.pointer_slots = int(pointer_slots or cfg["max_obj_ptrs_in_encoder"] + 1)
         self.fixed_slots = bool(fixed_slots)
+        if memory_eviction not in ("off", "drop"):
+            raise ValueError(f"memory_eviction={memory_eviction!r}: expected 'off' or 'drop'")
+        self.memory_eviction = memory_eviction
         dtype = cfg.get("memory_dtype") if memory_dtype is None else memory_dtype
         if dtype not in ("bfloat16", "bf16", "float32", "fp32"):
             raise ValueError(f"memory_dtype {dtype!r} is not supported (bfloat16 or float32)")
@@ -212,6 +219,14 @@ class OnnxVideoTracker:
         is_init = frame_idx not in obj.tracked
         reverse = False if is_init else obj.tracked[frame_idx]
         is_cond = is_init or bool(self.config["add_all_frames_to_correct_as_cond"])
+        if not is_init:
+            gone = [t for t in state.window.read_span(frame_idx, reverse)
+                    if t in obj.tracked and obj.get(t) is None]
+            if gone:
+                raise RuntimeError(
+                    f"cannot correct object {obj.obj_id} on frame {frame_idx}: the memory of frames "
+                    f"{gone[0]}..{gone[-1]} that this frame reads was dropped during propagation "
+                    "(memory_eviction='drop'); re-run propagate_in_video up to this frame first")
         prev = None
         if points is not None:
             previous = obj.current_output(frame_idx, is_cond)
@@ -474,7 +489,18 @@ class OnnxVideoTracker:
         for b, (obj, entry) in enumerate(zip(objs, entries)):
             entry.maskmem = mem[b:b + 1]
             obj.put(frame_idx, entry, is_cond=False)
+            if self.memory_eviction == "drop":
+                self._evict(state, obj, frame_idx, reverse)
         return [e.pred_masks for e in entries]
+
+    def _evict(self, state: TrackerState, obj: ObjectState, frame_idx: int, reverse: bool) -> None:
+        """Drop tracked entries behind the read window of the frame just tracked and of every
+        conditioning frame, except those the memory policy may still promote."""
+        keep = set(self.policy.frames_to_retain(obj.policy_state, obj))
+        cond = list(obj.cond)
+        for t in [t for t in obj.non_cond
+                  if t not in keep and state.window.evictable(t, frame_idx, reverse, cond)]:
+            del obj.non_cond[t]
 
     # ------------------------------------------------------------------------------------
     # outputs

@@ -114,3 +114,25 @@ def test_masked_slots_do_not_change_the_result(demo_graphs):
                             "mem_valid": np.ones((1, 3), bool), "obj_ptrs": ptrs,
                             "ptr_tpos": np.array([[0.0, 1 / 15]], f32), "ptr_valid": np.ones((1, 2), bool)})
     assert np.abs(moved[0] - exact[0]).max() > 1e-3
+
+
+def test_rcms_retains_its_promotion_candidates():
+    """Eviction keeps the N newest tracked frames RCMS could promote while it is armed."""
+    from sam2.onnx.policies import RcmsPolicy
+    from sam2.onnx.state import Entry, ObjectState
+
+    def entry(q):
+        z = np.zeros((1, 1), np.float32)
+        return Entry(pred_masks=z[None, None], obj_ptr=z, object_score_logits=z, ious=z, quality=q)
+
+    policy = RcmsPolicy(2, 0.5)
+    obj = ObjectState(obj_id=1)
+    for t, q in {0: 0.9, 1: 0.9, 2: 0.7, 3: 0.2, 4: -1.0, 5: 0.6, 6: 0.1}.items():
+        obj.non_cond[t] = entry(q)
+    state = policy.new_object_state()
+    assert policy.frames_to_retain(state, obj) == [5, 2]
+    absent = entry(0.9)
+    absent.object_score_logits = np.full((1, 1), -3.0, np.float32)
+    policy.on_frame(state, obj, 7, absent)  # first absence: promote 5 and 2, then latch
+    assert sorted(obj.cond) == [2, 5] and state.latched
+    assert policy.frames_to_retain(state, obj) == []

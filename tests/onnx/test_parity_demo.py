@@ -144,3 +144,34 @@ def test_bfloat16_memories_follow_the_predictor(demo_graphs, held_out_split):
     got = _run_split(predictor, tracker, held_out_split, rel_tol=1e-2)
     assert got["worst"] <= 1e-2
     assert round(got["jf"][0], 2) == round(got["jf"][1], 2), got["jf"]
+
+
+def test_drop_eviction_bounds_memory_without_changing_results(demo_graphs, tmp_path):
+    """``memory_eviction="drop"`` deletes what no later frame reads: the same masks as keeping
+    everything, fewer stored entries, and a correction that needs dropped memory is refused."""
+    from sam2.data.synthetic import SyntheticConfig, write_synthetic_split
+
+    split = tmp_path / "long"
+    write_synthetic_split(split, SyntheticConfig(num_videos=1, num_frames=44, height=64, width=80, seed=7,
+                                                 max_objects=2))
+    video = sorted((split / "JPEGImages").iterdir())[0]
+    ann = _annotations(split, video.name)[0]
+    results = {}
+    for mode in ("off", "drop"):
+        tracker = OnnxVideoTracker(demo_graphs, intra_op_threads=1, memory_eviction=mode)
+        state = tracker.init_state(str(video))
+        for obj_id in [int(i) for i in np.unique(ann) if i]:
+            tracker.add_new_mask(state, 0, obj_id, ann == obj_id)
+        results[mode] = [m for _, _, m in tracker.propagate_in_video(state)]
+        stored = max(len(o.non_cond) for o in state.objects.values())
+        if mode == "drop":
+            # kept: frames 1-16 (read by a propagation starting at the prompt on frame 0) and
+            # the 16 frames before the last one; frames 17-26 are gone
+            assert stored == 33, stored
+            with pytest.raises(RuntimeError, match="dropped"):
+                tracker.add_new_points_or_box(state, 25, state.obj_ids[0], points=[[5, 5]], labels=[0],
+                                              clear_old_points=False)
+        else:
+            assert stored == 43
+    for a, b in zip(results["off"], results["drop"]):
+        np.testing.assert_array_equal(a, b)
