@@ -2,27 +2,41 @@
 and saving pictures. (Not part of the package: the examples import it from this folder.)"""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw
 
 from sam2.data import SyntheticConfig, generate_video
-from sam2.demo import DEMO_CONFIG, require_demo_checkpoint
+from sam2.demo.assets import DEFAULT_CHECKPOINT_HELP, DEMO_CONFIG, choose_model
+from sam2.utils import cli
 
 DEFAULT_OUT = Path("demo_output") / "examples"
 
 
-def device() -> torch.device:
-    """CUDA when present, else CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def add_common_flags(parser: argparse.ArgumentParser) -> None:
+    """The tools' flags every example takes: ``--config/--checkpoint/--model``, ``--output``, ``--device``."""
+    cli.add_model_flags(parser, config_default=DEMO_CONFIG, checkpoint_default=DEFAULT_CHECKPOINT_HELP)
+    cli.add_output_flag(parser, default=str(DEFAULT_OUT))
+    cli.add_device_flag(parser)
 
 
-def shipped_model(checkpoint: Path | None = None) -> tuple[str, Path]:
-    """``(config name, checkpoint path)``: the model shipped inside the package unless ``checkpoint``
-    (a checkpoint of the same architecture) is given."""
-    return DEMO_CONFIG, (Path(checkpoint) if checkpoint is not None else require_demo_checkpoint())
+def chosen_model(args: argparse.Namespace) -> tuple[str, Path, str]:
+    """``(config name, checkpoint path, device)`` of the flags: the embedded demo model unless
+    ``--config/--checkpoint`` or ``--model`` (an official Hugging Face id) name another."""
+    try:
+        choice = choose_model(args.model, args.config, args.checkpoint)
+    except ValueError as exc:
+        raise cli.ToolError(str(exc), cli.EXIT_USAGE) from None
+    except (OSError, ImportError, RuntimeError) as exc:
+        raise cli.ToolError(str(exc)) from None
+    return choice.config, choice.checkpoint, cli.resolve_device(args.device)
+
+
+def output_dir(args: argparse.Namespace) -> Path:
+    """The ``--output`` folder (default :data:`DEFAULT_OUT`)."""
+    return args.output if args.output is not None else DEFAULT_OUT
 
 
 def synthetic_clip(seed: int, num_frames: int = 24, index: int = 0):

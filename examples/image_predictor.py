@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """SAM2ImagePredictor with the shipped demo model: a click and a box on a synthetic picture.
 
-    python examples/image_predictor.py [--seed 3] [--output-dir demo_output/examples]
+    python examples/image_predictor.py [--seed 3] [--output demo_output/examples]
+    python examples/image_predictor.py --model facebook/sam2.1-hiera-tiny   # an official model (hub extra)
 
 Writes ``image_predictor.png``: the picture with its ground truth, the mask from one click, and
 the mask from a box, and prints the IoU of each with the ground truth.
@@ -16,8 +17,9 @@ import numpy as np
 from PIL import ImageDraw, Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_OUT, device, inner_point, mark_points, save_row, shipped_model, synthetic_clip  # noqa: E402
+from _common import add_common_flags, chosen_model, output_dir, inner_point, mark_points, save_row, synthetic_clip  # noqa: E402
 
+from sam2.utils import cli  # noqa: E402
 from sam2.build_sam import build_sam2  # noqa: E402
 from sam2.demo.visualize import overlay_ids  # noqa: E402
 from sam2.sam2_image_predictor import SAM2ImagePredictor  # noqa: E402
@@ -31,12 +33,11 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seed", type=int, default=3)
-    p.add_argument("--output-dir", type=Path, default=DEFAULT_OUT)
-    p.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped demo model")
+    add_common_flags(p)
     args = p.parse_args(argv)
 
-    config, checkpoint = shipped_model(args.checkpoint)
-    predictor = SAM2ImagePredictor(build_sam2(config, checkpoint, device=device()))
+    config, checkpoint, device = chosen_model(args)
+    predictor = SAM2ImagePredictor(build_sam2(config, checkpoint, device=device))
     frames, annotations = synthetic_clip(args.seed, num_frames=1)
     image, gt_ids = frames[0], annotations[0]
     target = gt_ids == 1
@@ -57,7 +58,7 @@ def main(argv=None) -> int:
          mark_points(overlay_ids(image, from_click.astype(np.int64)), [click]),
          np.asarray(boxed)],
         ["ground truth", "one click", "box"],
-        args.output_dir / "image_predictor.png",
+        output_dir(args) / "image_predictor.png",
     )
     print(f"object 1: IoU {iou(from_click, target):.3f} from one click, {iou(from_box, target):.3f} from its box")
     print(f"wrote {path}")
@@ -65,4 +66,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run_main(main))

@@ -2,6 +2,7 @@
 """SAM2VideoPredictor with the shipped demo model and RCMS on: track two objects through a video.
 
     python examples/video_predictor.py [--seed 3] [--num-frames 32]
+    python examples/video_predictor.py --model facebook/sam2.1-hiera-tiny   # an official model (hub extra)
 
 The largest object of frame 0 is prompted with one click, the second largest with its frame-0
 mask. Writes ``video_predictor.png`` (a strip: ground truth above, tracking below) and prints, per object,
@@ -19,8 +20,9 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_OUT, device, inner_point, save_row, shipped_model, synthetic_clip  # noqa: E402
+from _common import add_common_flags, chosen_model, output_dir, inner_point, save_row, synthetic_clip  # noqa: E402
 
+from sam2.utils import cli  # noqa: E402
 from sam2.build_sam import build_sam2_video_predictor  # noqa: E402
 from sam2.demo.visualize import overlay_ids  # noqa: E402
 
@@ -30,12 +32,12 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=3)
     p.add_argument("--num-frames", type=int, default=32)
     p.add_argument("--strip-frames", type=int, default=6)
-    p.add_argument("--output-dir", type=Path, default=DEFAULT_OUT)
-    p.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped demo model")
+    add_common_flags(p)
+    cli.add_progress_flag(p)
     args = p.parse_args(argv)
 
-    config, checkpoint = shipped_model(args.checkpoint)
-    predictor = build_sam2_video_predictor(config, checkpoint, device=device(), num_prev_frames_to_promote=4)
+    config, checkpoint, device = chosen_model(args)
+    predictor = build_sam2_video_predictor(config, checkpoint, device=device, num_prev_frames_to_promote=4)
     frames, annotations = synthetic_clip(args.seed, num_frames=args.num_frames)
     # the two largest objects of frame 0: the small demo model cannot see objects of a few pixels
     ids, areas = np.unique(annotations[0], return_counts=True)
@@ -53,7 +55,7 @@ def main(argv=None) -> int:
                                         points=np.array([inner_point(annotations[0] == first)]), labels=np.array([1]))
         for obj_id in present[1:2]:
             predictor.add_new_mask(state, frame_idx=0, obj_id=obj_id, mask=annotations[0] == obj_id)
-        for t, obj_ids, logits in predictor.propagate_in_video(state):
+        for t, obj_ids, logits in predictor.propagate_in_video(state, progress=not args.no_progress):
             scores = logits[:, 0].float().cpu().numpy()
             winner = scores.argmax(axis=0)
             ids = np.asarray(obj_ids)[winner]
@@ -76,10 +78,10 @@ def main(argv=None) -> int:
     pred_row = np.concatenate([overlay_ids(frames[t], predicted[t].astype(np.int64)) for t in picks], axis=1)
     path = save_row([np.concatenate([gt_row, pred_row], axis=0)],
                     [f"frames {', '.join(str(t) for t in picks)}: ground truth (top), tracking (bottom)"],
-                    args.output_dir / "video_predictor.png")
+                    output_dir(args) / "video_predictor.png")
     print(f"wrote {path}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run_main(main))

@@ -115,19 +115,29 @@ def compose_config(config_file: PathLike, overrides: Sequence[str] = ()) -> "Any
 # --------------------------------------------------------------------------------------
 # Checkpoints
 # --------------------------------------------------------------------------------------
+_NUMPY_DATA_DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                      "float16", "float32", "float64", "complex64", "complex128")
+"""numpy dtypes whose arrays a checkpoint may carry (plain numbers; no object arrays)."""
+
+
+def _numpy_safe_globals() -> list:
+    """numpy's array and scalar reconstruction plus the numeric dtype classes: data only, no code."""
+    import numpy as np
+
+    core = np._core if hasattr(np, "_core") else np.core
+    return [np.ndarray, np.dtype, core.multiarray._reconstruct, core.multiarray.scalar,
+            *(type(np.dtype(name)) for name in _NUMPY_DATA_DTYPES)]
+
+
 def _torch_load_weights(path: Path) -> Any:
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as first:  # noqa: BLE001 - classified below
-        # Training checkpoints may carry numpy RNG states; allow numpy's array
-        # reconstruction (still no arbitrary code) before giving up.
+        # Training checkpoints may carry numpy arrays (RNG states, counters of any integer or
+        # float dtype); allow numpy's array reconstruction (still no arbitrary code) before giving up.
         if "Unsupported global" not in str(first):
             raise
-        import numpy as np
-
-        core = np._core if hasattr(np, "_core") else np.core
-        allowed = [np.ndarray, np.dtype, type(np.dtype("uint32")), core.multiarray._reconstruct]
-        with torch.serialization.safe_globals(allowed):
+        with torch.serialization.safe_globals(_numpy_safe_globals()):
             return torch.load(str(path), map_location="cpu", weights_only=True)
 
 

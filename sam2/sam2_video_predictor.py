@@ -411,9 +411,12 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
         start_frame_idx: Optional[int] = None,
         max_frame_num_to_track: Optional[int] = None,
         reverse: bool = False,
+        *,
+        progress: bool = True,
     ) -> Iterator[Tuple[int, List[int], torch.Tensor]]:
         """Track every object through the video, yielding
-        ``(frame_idx, obj_ids, video_res_masks [num_objects, 1, H, W])`` per frame."""
+        ``(frame_idx, obj_ids, video_res_masks [num_objects, 1, H, W])`` per frame; ``progress``
+        False draws no "propagate in video" bar."""
         state = inference_state
         self.propagate_in_video_preflight(state)
         order = self._processing_order(state, start_frame_idx, max_frame_num_to_track, reverse)
@@ -424,7 +427,9 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
         state.last_propagation = list(order)
         state.propagating = True
         try:
-            for frame_idx in tqdm(order, desc="propagate in video"):
+            # disable= only when asked: otherwise tqdm's TQDM_* variables keep applying
+            bar_options = {} if progress else {"disable": True}
+            for frame_idx in tqdm(order, desc="propagate in video", **bar_options):
                 state.frames.prefetch(frame_idx + step * k for k in range(1, PREFETCH_AHEAD + 1))
                 low_res = self.track_frame(state, frame_idx, reverse)
                 yield frame_idx, obj_ids, self._to_video_res(state, list(low_res.split(1)))

@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Compare memory policies on one split: same weights, same data, same scorer.
 
-    python tools/compare_policies.py --split DIR --config CFG --checkpoint CKPT \
+    python tools/compare_policies.py --split DIR [--config CFG --checkpoint CKPT | --model ID] \
         [--policies sam2.1,rcms,samurai,dam4sam,sam2long,rcms+samurai,rcms+dam4sam] \
-        [--policy_opt POLICY:KEY=VALUE ...] [--out OUT] [--bootstrap 1000] [--num_workers 1]
+        [--policy_opt POLICY:KEY=VALUE ...] [--output OUT] [--bootstrap 1000] [--device auto]
 
 ``DIR`` is a MOSE-style split (``JPEGImages/``, ``Annotations/``, ``meta.json``). Every policy
 runs the inference tool's logic (``tools/vos_inference_ddp.py``: first-frame masks, one
@@ -22,7 +22,9 @@ include its ``num_pathway`` runs a frame. ``rcms+sam2long`` does not compose (th
 
 RCMS settings (for ``rcms`` and the ``rcms+...`` compositions) come from
 ``--num_prev_frames_to_promote`` / ``--low_quality_threshold``, by default 4 / 0.6 like the
-inference tool's flags (the published baseline's).
+inference tool's flags (the published baseline's). The model is the embedded demo model unless
+``--config`` / ``--checkpoint`` or ``--model`` (an official Hugging Face id) name another.
+Exit codes: 0 done, 1 a policy failed, 2 bad arguments, 130 interrupted.
 """
 from __future__ import annotations
 
@@ -42,12 +44,16 @@ from typing import Dict, List, Optional, Sequence, Tuple  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from sam2.demo.assets import DEFAULT_CHECKPOINT_HELP, DEMO_CONFIG  # noqa: E402
+from sam2.utils import cli  # noqa: E402
 from sam2.utils.atomic_files import atomic_output  # noqa: E402
+from sam2.utils.safe_paths import UnsafePathError, check_output_folder, check_outputs_apart  # noqa: E402
 
 log = logging.getLogger("compare_policies")
 
 DEFAULT_POLICIES = ("sam2.1", "rcms", "samurai", "dam4sam", "sam2long", "rcms+samurai", "rcms+dam4sam")
 BASELINE = "sam2.1"
+DEFAULT_OUTPUT = "compare_policies_out"
 METRICS = (("J&Ḟ", "jf_dot"), ("J&Ḟ_d", "d_jf_dot"), ("J&Ḟ_r", "r_jf_dot"))
 
 
@@ -147,7 +153,7 @@ def _worker(args: argparse.Namespace) -> int:
         build_cpu[0] += _cpu_seconds() - start
         return predictor
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = "cuda" if cli.resolve_device(args.device).startswith("cuda") else "cpu"
     opts = json.loads(args.worker_opts)
     options = InferenceOptions(
         sam2_cfg=args.config, sam2_checkpoint=args.checkpoint, output_mask_dir=Path(args.worker_pred),
@@ -174,7 +180,7 @@ def run_policy(args: argparse.Namespace, policy: str, opts: dict, work: Path) ->
     report = work / f"report_{policy.replace('+', '_')}.json"
     cmd = [sys.executable, os.path.abspath(__file__), "--_worker", "--split", str(args.split),
            "--config", args.config, "--worker_policy", policy, "--worker_pred", str(pred),
-           "--worker_report", str(report), "--worker_opts", json.dumps(opts)]
+           "--worker_report", str(report), "--worker_opts", json.dumps(opts), "--device", args.device]
     if args.checkpoint:
         cmd += ["--checkpoint", args.checkpoint]
     for key in ("num_prev_frames_to_promote", "low_quality_threshold"):
@@ -275,13 +281,13 @@ def parse_policy_opts(items: Sequence[str], policies: Sequence[str]) -> Dict[str
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--split", required=True, help="split folder with JPEGImages/, Annotations/, meta.json")
-    p.add_argument("--config", required=True, help="model config (name or path)")
-    p.add_argument("--checkpoint", default=None, help="checkpoint file")
+    cli.add_model_flags(p, config_default=DEMO_CONFIG, checkpoint_default=DEFAULT_CHECKPOINT_HELP)
+    cli.add_device_flag(p)
     p.add_argument("--policies", default=",".join(DEFAULT_POLICIES), help="comma-separated policy names")
     p.add_argument("--policy_opt", action="append", default=[], metavar="POLICY:KEY=VALUE")
     p.add_argument("--num_prev_frames_to_promote", type=int, default=4, help="RCMS N (default: %(default)s)")
     p.add_argument("--low_quality_threshold", type=float, default=0.6, help="RCMS tau (default: %(default)s)")
-    p.add_argument("--out", default="compare_policies_out", help="output folder")
+    cli.add_output_flag(p, default=DEFAULT_OUTPUT)
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (0: no CIs)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--no_chart", action="store_true", help="skip the bar chart")
@@ -302,8 +308,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for need in ("JPEGImages", "Annotations", "meta.json"):
         if not (split / need).exists():
             parser.error(f"--split {split}: no {need} (expected a MOSE-style split folder)")
-    if args.checkpoint and not Path(args.checkpoint).is_file():
-        parser.error(f"--checkpoint: file not found: {args.checkpoint}")
+    from sam2.demo.assets import choose_model
+
+    try:  # the workers get the chosen config and checkpoint
+        choice = choose_model(args.model, args.config, args.checkpoint)
+    except ValueError as err:
+        parser.error(str(err))
+    except (OSError, ImportError, RuntimeError) as err:
+        raise cli.ToolError(str(err)) from None
+    args.config, args.checkpoint, args.model = choice.config, str(choice.checkpoint), None
+    cli.resolve_device(args.device)
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
     if not policies:
         parser.error("--policies: no policy named")
@@ -330,7 +344,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             import matplotlib  # noqa: F401
         except ImportError:
             parser.error('the bar chart needs matplotlib: pip install "sam2-rcms[plot]" (or pass --no_chart)')
-    out = Path(args.out)
+    out = Path(args.output or DEFAULT_OUTPUT)
+    try:  # the table and chart must not land in (or around) the split or the model files
+        check_output_folder(out, "--output")
+        check_outputs_apart({"--output": out}, {"--split": split, "--checkpoint": args.checkpoint or None})
+    except UnsafePathError as err:
+        parser.error(str(err))
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="compare_policies_") as work:
         runs = [run_policy(args, policy, opts[policy], Path(work)) for policy in policies]
@@ -350,4 +369,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run_main(main))

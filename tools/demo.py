@@ -6,13 +6,18 @@ Your own video: track one object prompted on the first frame::
     python tools/demo.py --video clip.mp4 --points 120,80           # a click (label 1)
     python tools/demo.py --video frames/ --points 120,80 40,30,0    # a click and a background click
     python tools/demo.py --video frames/ --box 90,50,160,120 --rcms off
+    python tools/demo.py --video frames/ --points 120,80 --model facebook/sam2.1-hiera-tiny   # official model
     python tools/demo.py --video frames/ --mask first_frame.png --checkpoint sam2.1_hiera_base_plus.pt \\
         --config configs/sam2.1/sam2.1_hiera_b+.yaml
 
-``--video`` is a folder of JPEG frames (00000.jpg, ...) or a video file (MP4 and the like, read
-with PyAV: ``pip install "sam2-rcms[video]"``). Writes ``OUT/masks/*.png`` (one mask per frame)
+``--video`` is a folder of JPEG / PNG frames (00000.jpg, ...) or a video file (MP4 and the like,
+read with PyAV: ``pip install "sam2-rcms[video]"``), read and tracked as ``tools/vos_inference.py``
+and ``tools/track_stream.py`` do (same masks). Writes ``OUT/masks/*.png`` (one mask per frame)
 and ``OUT/overlay.gif`` (or ``--overlay mp4``), with a progress bar; an interrupted run leaves
-the masks done so far and an overlay of those frames.
+the masks done so far and an overlay of those frames. The embedded demo model is small and was
+trained on synthetic shapes and a few photographs; for real videos use an official model,
+``--model facebook/sam2.1-hiera-tiny`` (any official Hugging Face id; ``pip install
+"sam2-rcms[hub]"``, downloaded once into the Hugging Face cache).
 
 Held-out scores (no ``--video``): a split the model never saw, with RCMS off and on::
 
@@ -35,7 +40,9 @@ import sys
 from pathlib import Path
 
 from sam2.demo import DEMO_CONFIG, DEMO_IMAGE_SIZE, SHIPPED_MODELS, DemoSettings, run_demo
+from sam2.demo.assets import DEFAULT_CHECKPOINT_HELP, demo_model_notice
 from sam2.demo.pipeline import DemoError
+from sam2.utils import cli
 
 RECORDED_SCORES = SHIPPED_MODELS[DEMO_IMAGE_SIZE].scores_path
 
@@ -63,20 +70,20 @@ def _box(text: str) -> tuple[float, float, float, float]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = DemoSettings()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", type=Path, default=None,
-                   help="model checkpoint (default: the shipped demo model, sam2/checkpoints/"
-                        f"{SHIPPED_MODELS[DEMO_IMAGE_SIZE].checkpoint_name})")
-    p.add_argument("--config", default=DEMO_CONFIG, help=f"model config name or path (default: {DEMO_CONFIG})")
-    p.add_argument("--output-dir", type=Path, default=None,
-                   help="output folder (default: demo_track/ with --video, demo_output/ otherwise)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    cli.add_model_flags(p, config_default=DEMO_CONFIG, checkpoint_default=DEFAULT_CHECKPOINT_HELP)
+    cli.add_output_flag(p, default="demo_track/ with --video, demo_output/ otherwise")
+    cli.add_progress_flag(p)
+    cli.add_device_flag(p)
     own = p.add_argument_group("your own video")
-    own.add_argument("--video", type=Path, default=None, help="folder of JPEG frames or a video file (MP4, ...)")
+    own.add_argument("--video", type=Path, default=None, help="folder of JPEG / PNG frames or a video file (MP4, ...)")
     own.add_argument("--points", type=_point, nargs="+", default=(), metavar="X,Y[,LABEL]",
                      help="first-frame clicks in pixels (LABEL 1 = object, default; 0 = background)")
     own.add_argument("--box", type=_box, default=None, metavar="X0,Y0,X1,Y1", help="first-frame box in pixels")
     own.add_argument("--mask", type=Path, default=None, help="first-frame mask image (non-zero = the object)")
     own.add_argument("--rcms", choices=("on", "off"), default="on", help="RCMS memory selection (default: on)")
+    own.add_argument("--apply-postprocessing", action="store_true",
+                     help="SAM 2 post-processing (hole filling, stability fallback), as the "
+                          "--apply_postprocessing of tools/vos_inference.py (default: off, as there)")
     own.add_argument("--overlay", choices=("gif", "mp4"), default="gif", help="overlay video format (mp4 needs PyAV)")
     own.add_argument("--fps", type=float, default=8.0, help="frame rate of the overlay")
     held = p.add_argument_group("held-out scores (without --video)")
@@ -94,28 +101,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def track_main(args: argparse.Namespace) -> int:
+def track_main(args: argparse.Namespace, argv: list[str]) -> int:
+    from sam2.demo.assets import choose_model
     from sam2.demo.track import TrackError, TrackSettings, track_video
 
     try:
         settings = TrackSettings(
             video=args.video,
-            output_dir=args.output_dir or Path("demo_track"),
+            output_dir=args.output or Path("demo_track"),
             points=tuple(args.points),
             box=args.box,
             mask=args.mask,
             checkpoint=args.checkpoint,
             config=args.config,
+            model=args.model,
+            device=cli.resolve_device(args.device),
             rcms=args.rcms == "on",
+            apply_postprocessing=args.apply_postprocessing,
             overlay=args.overlay,
             fps=args.fps,
             show_progress=not args.no_progress,
         )
-    except ValueError as exc:
+        choice = choose_model(settings.model, settings.config, settings.checkpoint)
+    except ValueError as exc:  # bad flags, an unknown model id, a config without a checkpoint
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (OSError, ImportError, RuntimeError) as exc:  # a missing file, the hub extra or download
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     try:
-        result = track_video(settings)
+        if choice.is_shipped_demo_model:
+            print(demo_model_notice("tools/demo.py", argv), file=sys.stderr)
+        result = track_video(settings, choice)
     except KeyboardInterrupt:
         print(f"interrupted: masks so far in {settings.output_dir / 'masks'}", file=sys.stderr)
         return 130
@@ -164,11 +181,23 @@ def recorded_lines() -> list[str]:
 
 
 def scores_main(args: argparse.Namespace) -> int:
+    from sam2.demo.assets import choose_model
+
+    config, checkpoint = args.config or DEMO_CONFIG, args.checkpoint
+    if args.model is not None:
+        try:
+            choice = choose_model(args.model, args.config, args.checkpoint)
+        except ValueError as exc:
+            raise cli.ToolError(str(exc), cli.EXIT_USAGE) from None
+        except (OSError, ImportError, RuntimeError) as exc:
+            raise cli.ToolError(str(exc)) from None
+        config, checkpoint = choice.config, choice.checkpoint
     try:
         settings = DemoSettings(
-            output_dir=args.output_dir or Path("demo_output"),
-            checkpoint=args.checkpoint,
-            config=args.config,
+            output_dir=args.output or Path("demo_output"),
+            checkpoint=checkpoint,
+            config=config,
+            device=cli.resolve_device(args.device),
             num_videos=args.num_videos,
             num_frames=args.num_frames,
             split=args.split,
@@ -196,7 +225,7 @@ def scores_main(args: argparse.Namespace) -> int:
     print(result.table)
     for line in bootstrap_lines(result):
         print(line)
-    recorded = recorded_lines() if args.checkpoint is None and args.config == DEMO_CONFIG else []
+    recorded = recorded_lines() if checkpoint is None and config == DEMO_CONFIG else []
     if recorded:
         print()
         print("\n".join(recorded))
@@ -212,10 +241,11 @@ def scores_main(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     if args.video is not None:
-        return track_main(args)
+        return track_main(args, argv)
     if args.points or args.box is not None or args.mask is not None:
         print("error: --points, --box and --mask need --video", file=sys.stderr)
         return 2
@@ -223,4 +253,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run_main(main))

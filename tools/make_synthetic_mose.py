@@ -5,6 +5,9 @@ Example::
 
     python tools/make_synthetic_mose.py --output /tmp/synth --num-videos 8 --num-frames 24 --seed 0
     python tools/make_synthetic_mose.py --output /tmp/photo --num-videos 8 --photographic 1 --photo-split val
+
+Exit codes: 0 written, 2 bad arguments (or an existing folder without ``--overwrite``), 130
+interrupted. ``-o`` / ``--out`` / ``--output-dir`` are aliases of ``--output``.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ import sys
 
 from sam2.data.photo_library import PhotoLibraryError
 from sam2.data.synthetic import SyntheticConfig, write_synthetic_split
+from sam2.utils import cli
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = SyntheticConfig()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output", "-o", required=True, help="split folder to create")
+    cli.add_output_flag(parser, required=True, what="split folder to create", short="-o")
     parser.add_argument("--num-videos", type=int, default=defaults.num_videos)
     parser.add_argument("--num-frames", type=int, default=defaults.num_frames)
     parser.add_argument("--height", type=int, default=defaults.height)
@@ -40,6 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="photographs of the photographic videos: the training or the held-out set")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    cli.add_progress_flag(parser)
     return parser.parse_args(argv)
 
 
@@ -65,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             photo_split=args.photo_split,
             seed=args.seed,
         )
-        write_synthetic_split(args.output, config, overwrite=args.overwrite, progress=True)
+        write_synthetic_split(args.output, config, overwrite=args.overwrite, progress=not args.no_progress)
     except (ValueError, FileExistsError, PhotoLibraryError) as exc:
         logging.error("%s", exc)
         return 2
@@ -74,4 +79,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run_main(main))

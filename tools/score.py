@@ -6,7 +6,8 @@
 
 Writes OUT_DIR/metrics.json and OUT_DIR/scores.txt (reference formats), metrics_full.json and
 per_object.csv. Exit codes: 0 success (missing videos score 0 and are listed), 1 bad input
-(the message names the file), 2 usage error.
+(the message names the file), 2 usage error, 130 interrupted. ``--out`` / ``--output-dir`` are
+aliases of ``--output``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import sys
 from sam2.data.mose_layout import DataFormatError
 from sam2.evaluation import evaluate_split, write_reports
 from sam2.evaluation.report import dataset_metrics
+from sam2.utils import cli
+from sam2.utils.safe_paths import UnsafePathError, check_output_folder, check_outputs_apart
 
 log = logging.getLogger("score")
 
@@ -28,11 +31,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--meta", required=True, help="path to meta.json")
     parser.add_argument("--ann", required=True, help="ground-truth Annotations folder")
     parser.add_argument("--pred", required=True, help="prediction folder (one sub-folder per video)")
-    parser.add_argument("--output", required=True, help="folder for metrics.json, scores.txt, ...")
+    cli.add_output_flag(parser, required=True, what="folder for metrics.json, scores.txt, ...")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
     parser.add_argument("--allow-missing", action="store_true", help="score missing/unreadable/wrong-size prediction frames as empty")
     parser.add_argument("--chunk-frames", type=int, default=15, help="frames per task")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cli.add_progress_flag(parser)
     parser.add_argument("--debug", action="store_true", help="accepted for compatibility (unused)")
     return parser.parse_args(argv)
 
@@ -44,6 +47,11 @@ def _fmt(value: float | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:  # the reports must not land in (or around) the inputs
+        check_output_folder(args.output, "--output")
+        check_outputs_apart({"--output": args.output}, {"--meta": args.meta, "--ann": args.ann, "--pred": args.pred})
+    except UnsafePathError as exc:
+        raise cli.ToolError(str(exc), cli.EXIT_USAGE) from None
     warnings: list[str] = []
     try:
         result = evaluate_split(
@@ -88,4 +96,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run_main(main))

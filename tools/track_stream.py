@@ -6,18 +6,23 @@
     python tools/track_stream.py --source rtsp://cam/live --box 10,20,200,180 --out OUT \\
         --overlay OUT/overlay.mp4 --drop-late
     python tools/track_stream.py --source camera:0 --points 320,240 --out OUT --overlay live.mp4
+    python tools/track_stream.py --source VIDEO.mp4 --points 210,350 --out OUT --model facebook/sam2.1-hiera-tiny
 
 Sources: a video file (PyAV, ``pip install "sam2-rcms[video]"``), a folder of images (in
 order; ``--follow`` keeps watching it for new images), an ``rtsp://`` (or http, udp, ...) URL,
 or ``camera:N``. The first frame is prompted with ``--mask`` (a PNG of the first frame's size:
 palette / grey values are object ids, a black-and-white mask is object 1), ``--points
 X,Y[,LABEL]`` (repeatable; label 1 positive, 0 negative) and / or ``--box X0,Y0,X1,Y1`` (both
-for ``--obj-id``, default 1), in frame pixels.
+for ``--obj-id``, default 1), in frame pixels. The model is the embedded demo model unless
+``--model ID`` (an official Hugging Face id) or ``--config`` / ``--checkpoint`` name another.
 
 Outputs, written while it runs: ``OUT/masks/<frame>.png`` palette PNGs of object ids (each
 written atomically; ``--png``, the default when there is no ``--overlay``), an overlay video
 (``--overlay``; fragmented MP4, so even a killed run leaves a playable file), and
 ``OUT/summary.json`` at the end. A progress bar shows the live frames per second.
+
+The masks are those of ``tools/vos_inference.py`` for the same video, prompt, model and policy
+(post-processing off unless ``--apply-postprocessing``, as there).
 
 ``--drop-late`` keeps only the newest frame when frames arrive faster than they are tracked
 (cameras, streams); by default every frame is tracked in order (files, folders).
@@ -34,11 +39,12 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from sam2.demo.assets import DEMO_CONFIG
+from sam2.demo.assets import DEFAULT_CHECKPOINT_HELP, DEMO_CONFIG
+from sam2.utils import cli
 
 logger = logging.getLogger("track_stream")
 
@@ -83,11 +89,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help="a click on the first frame (repeatable)")
     p.add_argument("--box", type=_box, metavar="X0,Y0,X1,Y1", help="a box on the first frame")
     p.add_argument("--obj-id", type=int, default=1, help="object id of --points / --box (default 1)")
-    p.add_argument("--config", default=DEFAULT_CONFIG, help=f"model config (default {DEFAULT_CONFIG})")
-    p.add_argument("--checkpoint", default=None,
-                   help="checkpoint (default: the shipped sam2/checkpoints/sam2.1_hiera_demo.pt)")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
+    cli.add_model_flags(p, config_default=DEFAULT_CONFIG, checkpoint_default=DEFAULT_CHECKPOINT_HELP)
+    cli.add_device_flag(p)
+    cli.add_output_flag(p, required=True)
+    p.add_argument("--apply-postprocessing", action="store_true",
+                   help="SAM 2 post-processing (hole filling, stability fallback), as the "
+                        "--apply_postprocessing of tools/vos_inference.py (default: off, as there)")
     p.add_argument("--png", action="store_true", help="write per-frame PNGs (default without --overlay)")
     p.add_argument("--overlay", type=Path, help="overlay video to write (.mp4, .mkv, .mov)")
     p.add_argument("--overlay-fps", type=float, default=None,
@@ -100,12 +107,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--idle-timeout", type=float, default=None,
                    help="--follow: stop after this many seconds without a new image")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines instead)")
+    cli.add_progress_flag(p)
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = p.parse_args(argv)
+    args.argv = argv  # the command line, for the note that names the official model instead
     if args.mask is None and not args.points and args.box is None:
         p.error("give a first-frame prompt: --mask, --points or --box")
     if args.mask is not None and (args.points or args.box is not None):
         p.error("--mask cannot be combined with --points / --box")
+    if not 1 <= args.obj_id <= 255:
+        p.error(f"--obj-id {args.obj_id}: object ids are 1..255 (the value written in the PNGs)")
     if args.max_frames is not None and args.max_frames < 1:
         p.error("--max-frames must be >= 1")
     if args.overlay is not None and args.overlay.suffix.lower() not in (".mp4", ".mkv", ".mov"):
@@ -143,18 +154,6 @@ def read_prompt_mask(path: Path, size: Tuple[int, int]) -> Dict[int, np.ndarray]
     if not values:
         raise SystemExit(f"error: --mask {path} is empty (no object pixel)")
     return {v: arr == v for v in values}
-
-
-def ids_from_logits(obj_ids: List[int], logits) -> np.ndarray:
-    """``[H, W]`` uint8 object ids: per pixel the object with the highest positive logit."""
-    scores = logits[:, 0].float().cpu().numpy()
-    height, width = scores.shape[-2:]
-    if scores.shape[0] == 0:
-        return np.zeros((height, width), np.uint8)
-    best = scores.argmax(axis=0)
-    ids = np.asarray(obj_ids, dtype=np.int64)[best]
-    ids[scores.max(axis=0) <= 0] = 0
-    return ids.clip(0, 255).astype(np.uint8)
 
 
 class OverlayWriter:
@@ -233,15 +232,55 @@ class _Rate:
 
 def _build_predictor(args: argparse.Namespace):
     from sam2.build_sam import build_sam2_video_predictor
-    from sam2.demo.assets import resolve_checkpoint
+    from sam2.demo.assets import choose_model, demo_model_notice
 
+    device = cli.resolve_device(args.device)
     try:
-        checkpoint = resolve_checkpoint(args.checkpoint, args.config)
+        choice = choose_model(args.model, args.config, args.checkpoint, DEFAULT_CONFIG)
     except ValueError as exc:
-        raise SystemExit(f"error: --config {args.config}: {exc}") from None
-    except FileNotFoundError as exc:
-        raise SystemExit(f"error: {exc}") from None
-    return build_sam2_video_predictor(args.config, str(checkpoint), device=args.device)
+        raise cli.ToolError(str(exc), cli.EXIT_USAGE) from None
+    except (OSError, ImportError, RuntimeError) as exc:
+        raise cli.ToolError(str(exc)) from None
+    if choice.is_shipped_demo_model:
+        print(demo_model_notice("tools/track_stream.py", getattr(args, "argv", [])), file=sys.stderr)
+    # post-processing as tools/vos_inference.py's flag says (off by default): the same video,
+    # prompt, model and policy give the same masks through every tool
+    return build_sam2_video_predictor(choice.config, str(choice.checkpoint), device=device,
+                                      apply_postprocessing=args.apply_postprocessing)
+
+
+def _is_finite(source) -> bool:
+    """Whether ``source`` is a file or a folder read once (its end will come), not a live one."""
+    from sam2.video.live_sources import AVSource, ImageFolderSource
+
+    if isinstance(source, ImageFolderSource):
+        return not source.follow
+    return isinstance(source, AVSource) and not source.target.live
+
+
+def _look_ahead(feed, limit: int) -> Tuple[Iterator, Optional[int]]:
+    """``feed``'s frames, and the video's length when it ends within the first ``limit``
+    frames (else ``None``). An error met while looking ahead is raised after the frames read
+    before it, where it would have been raised without looking ahead."""
+    ahead: List = []
+    error: Optional[Exception] = None
+    try:
+        for frame in feed:
+            ahead.append(frame)
+            if len(ahead) >= limit:
+                break
+        else:
+            return iter(ahead), (len(ahead) or None)
+    except Exception as err:  # a corrupt frame (on_corrupt="error"), a size change, ...
+        error = err
+
+    def frames() -> Iterator:
+        yield from ahead
+        if error is not None:
+            raise error
+        yield from feed
+
+    return frames(), None
 
 
 def _prompt_first_frame(stream, args: argparse.Namespace):
@@ -260,11 +299,37 @@ def _prompt_first_frame(stream, args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace, source=None) -> int:
-    """Track ``args.source`` (or the given live ``source``); returns the exit code."""
+    """Track ``args.source`` (or the given live ``source``); returns the exit code.
+
+    Before anything is opened: ``--output`` and ``--overlay`` may not be, hold or lie inside the
+    source, the mask or the checkpoint, and ``--output`` is locked for the run (exit code 2 otherwise).
+    """
+    from sam2.utils.output_lock import OutputLock, OutputLockedError
+    from sam2.utils.safe_paths import UnsafePathError, check_output_folder, check_outputs_apart, describe_kind
+
+    if args.mask is not None and describe_kind(args.mask) != "a regular file":  # a FIFO would block
+        raise cli.ToolError(f"--mask: {args.mask} is {describe_kind(args.mask)}, not a regular file", cli.EXIT_USAGE)
+    local_source = args.source if source is None and Path(args.source).exists() else None
+    lock = OutputLock(args.output, "tools/track_stream.py")
+    try:
+        check_output_folder(args.output, "--output")
+        check_outputs_apart({"--output": args.output, "--overlay": args.overlay},
+                            {"--source": local_source, "--mask": args.mask, "--checkpoint": args.checkpoint})
+        lock.acquire()
+    except (UnsafePathError, OutputLockedError) as err:
+        raise cli.ToolError(str(err), cli.EXIT_USAGE) from None
+    try:
+        return _run_locked(args, source)
+    finally:
+        lock.release()
+
+
+def _run_locked(args: argparse.Namespace, source=None) -> int:
     from tqdm import tqdm
 
     from sam2.data.mose_layout import write_palette_png
     from sam2.demo.visualize import overlay_ids
+    from sam2.inference.masks import resolve_labels
     from sam2.video.live_feed import FrameFeed
     from sam2.video.live_sources import LiveSourceError, MissingExtraError, open_live_source
     from sam2.video.stream import StreamFrameError, open_stream
@@ -278,7 +343,7 @@ def run(args: argparse.Namespace, source=None) -> int:
         return 1
     predictor = _build_predictor(args)
     feed = FrameFeed(source, policy="latest" if args.drop_late else "all", capacity=4)
-    mask_dir = args.out / "masks"
+    mask_dir = args.output / "masks"
     overlay: Optional[OverlayWriter] = None
     stream = None
     summary = {"source": str(args.source), "frames_tracked": 0, "dropped_frames": [],
@@ -293,7 +358,7 @@ def run(args: argparse.Namespace, source=None) -> int:
 
     def emit(frame, result) -> None:
         nonlocal last_log
-        ids = ids_from_logits(result.obj_ids, result.logits)
+        ids = resolve_labels(result.logits, result.obj_ids, 0.0)
         if args.png:
             write_palette_png(mask_dir / f"{frame.name}.png", ids)
         if overlay is not None:
@@ -307,8 +372,13 @@ def run(args: argparse.Namespace, source=None) -> int:
             logger.info("frame %s: %.1f fps, %d dropped", frame.name, fps, len(feed.dropped))
 
     try:
+        # a file or folder shorter than the model's object-pointer window: its length bounds
+        # that window, as when the same video is tracked offline (tools/vos_inference.py)
+        limit = int(getattr(predictor, "max_obj_ptrs_in_encoder", 0))
+        frames, num_frames = (_look_ahead(feed, limit) if _is_finite(source) and not args.drop_late
+                              and limit > 0 else (iter(feed), None))
         try:
-            first = next(feed)
+            first = next(frames)
         except StopIteration:
             raise LiveSourceError(f"{args.source} produced no frame") from None
         if args.png:
@@ -316,9 +386,9 @@ def run(args: argparse.Namespace, source=None) -> int:
         if args.overlay is not None:
             fps = args.overlay_fps or _source_fps(source) or 25.0
             overlay = OverlayWriter(args.overlay, first.size[0], first.size[1], fps)
-        stream = open_stream(predictor, first.image)
+        stream = open_stream(predictor, first.image, num_frames=num_frames)
         emit(first, _prompt_first_frame(stream, args))
-        for frame in feed:
+        for frame in frames:
             if args.max_frames is not None and summary["frames_tracked"] >= args.max_frames:
                 break
             emit(frame, stream.push(frame))
@@ -344,8 +414,8 @@ def run(args: argparse.Namespace, source=None) -> int:
             for s in getattr(source, "skipped", [])]
         summary["seconds"] = round(elapsed, 3)
         summary["mean_fps"] = round(summary["frames_tracked"] / elapsed, 3) if elapsed > 0 else None
-        args.out.mkdir(parents=True, exist_ok=True)
-        _write_json(args.out / "summary.json", summary)
+        args.output.mkdir(parents=True, exist_ok=True)
+        _write_json(args.output / "summary.json", summary)
     logger.info("%d frames tracked (%.2f fps), %d dropped, %d skipped", summary["frames_tracked"],
                 summary["mean_fps"] or 0.0, len(summary["dropped_frames"]),
                 len(summary["skipped_frames"]))
@@ -369,4 +439,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run_main(main))

@@ -50,6 +50,8 @@ from sam2.data.mose_layout import DataFormatError  # noqa: E402
 from sam2.inference.app import run_inference  # noqa: E402
 from sam2.inference.official_flags import add_official_flags, check_official_paths  # noqa: E402
 from sam2.inference.options import InferenceOptions  # noqa: E402
+from sam2.utils.output_lock import OutputLockedError  # noqa: E402
+from sam2.utils.safe_paths import UnsafePathError  # noqa: E402
 
 logger = logging.getLogger("vos_inference")
 
@@ -102,7 +104,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logger.info("prompts: %s", "every available input mask" if args.use_all_masks else "the first annotated frame")
     try:
         summary = run_inference(options_from_args(args), predictor_factory=factory)
-    except (DataFormatError, FileNotFoundError, NotADirectoryError) as exc:  # the split itself is unusable
+    except (DataFormatError, FileNotFoundError, NotADirectoryError, OutputLockedError, UnsafePathError) as exc:  # unusable split / output
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     for line in summary.failure_lines():
         print(line, file=sys.stderr)

@@ -10,7 +10,7 @@ Example::
 One worker per GPU (NCCL); without CUDA or with ``--num_gpus 0``, ``--num_workers`` CPU processes
 (gloo); under ``torchrun`` one worker per launched process. Each video is written to a temporary
 folder and renamed into place when complete; a re-run skips complete videos. Exit code 0 when every
-video succeeded, 1 when any failed (listed at the end), 2 for bad arguments.
+video succeeded, 1 when any failed (listed at the end), 2 for bad arguments, 130 interrupted.
 """
 from __future__ import annotations
 
@@ -35,6 +35,9 @@ from sam2.data.mose_layout import DataFormatError  # noqa: E402
 from sam2.inference.app import run_inference  # noqa: E402
 from sam2.inference.official_flags import add_official_flags, check_official_paths  # noqa: E402
 from sam2.inference.options import InferenceOptions  # noqa: E402
+from sam2.utils import cli  # noqa: E402
+from sam2.utils.output_lock import OutputLockedError  # noqa: E402
+from sam2.utils.safe_paths import UnsafePathError  # noqa: E402
 
 #: RCMS values of the published baseline's inference command line (its flags' defaults)
 BASELINE_RCMS = {"num_prev_frames_to_promote": 4, "low_quality_threshold": 0.6}
@@ -74,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--rcms_record_dir", default=None,
         help="also write <dir>/<video>.json: per object, what RCMS did (trigger frame, promoted frames, qualities)",
     )
+    cli.add_progress_flag(p)
     return p
 
 
@@ -102,7 +106,7 @@ def options_from_args(args: argparse.Namespace) -> InferenceOptions:
         zip_path=None if args.zip_path is None else Path(args.zip_path),
         seed=args.seed,
         rcms_record_dir=None if args.rcms_record_dir is None else Path(args.rcms_record_dir),
-        show_progress=_BARS_WANTED,
+        show_progress=_BARS_WANTED and not args.no_progress,
     )
 
 
@@ -142,7 +146,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         summary = run_inference(options_from_args(args))
-    except (DataFormatError, FileNotFoundError, NotADirectoryError) as exc:  # the split itself is unusable
+    except (DataFormatError, FileNotFoundError, NotADirectoryError, OutputLockedError, UnsafePathError) as exc:  # unusable split / output
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     if summary.primary:
         for line in summary.failure_lines():
@@ -152,4 +156,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run_main(main))

@@ -115,14 +115,9 @@ def preflight(cfg: DictConfig, config_name: str) -> None:
 
 
 def _atomic_write_text(path: str, text: str) -> None:
-    import tempfile
+    from sam2.data.mose_layout import atomic_write_bytes
 
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", dir=folder)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def write_run_folder(cfg: DictConfig) -> str:

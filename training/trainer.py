@@ -236,8 +236,29 @@ class Trainer:
         log.info("checkpoint saved: %s (epoch %d, step %d)", self.ckpt_path, self.epoch, self.step)
         du.barrier()
 
+    def _read_resume_checkpoint(self, path: str) -> dict:
+        """The training checkpoint at ``path``; an unreadable or foreign file is a ``RuntimeError``
+        naming the file and what to do (instead of a bare unpickling or key error)."""
+        numbered = sorted(f for f in os.listdir(os.path.dirname(path) or ".")
+                          if f.startswith("checkpoint_") and f.endswith(".pt"))
+        remedy = ("to start over, move it out of the folder; to go back to an earlier epoch, copy one of "
+                  f"{', '.join(numbered)} over it" if numbered else "to start over, move it out of the folder")
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - truncated, corrupt or not a checkpoint at all
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise RuntimeError(
+                f"cannot resume from {path}: the file is not a readable training checkpoint (truncated or "
+                f"corrupt? {type(exc).__name__}: {first}); {remedy}") from exc
+        required = ("model", "optimizer", "epoch", "step", "batch_in_epoch")
+        missing = [k for k in required if not isinstance(ckpt, dict) or k not in ckpt]
+        if missing:
+            raise RuntimeError(f"cannot resume from {path}: not a training checkpoint of this trainer "
+                               f"(missing {', '.join(map(repr, missing))}); {remedy}")
+        return ckpt
+
     def _resume(self, path: str) -> None:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = self._read_resume_checkpoint(path)
         self.model.load_state_dict(ckpt["model"], strict=True)
         self.optimizer.load_state_dict(ckpt["optimizer"])
         if ckpt.get("scaler") is not None and self.scaler.is_enabled():

@@ -14,7 +14,10 @@ Rules:
   ``1_000``, ``+3`` or ``frame_12``), else :class:`DataFormatError` names the file;
 * frames are ordered by that integer (``2.jpg`` before ``10.jpg``);
 * two files with the same integer (``1.jpg`` and ``001.jpg``, or ``00001.jpg`` and
-  ``00001.png``) are an error naming both files.
+  ``00001.png``) are an error naming both files;
+* a frame that is a symbolic link must point to a file inside the same folder (after the
+  folder's own links are resolved); a link leading elsewhere (``00003.jpg -> /home/me/secret.jpg``)
+  is an error naming the link and its target, so nothing outside the named folders is read.
 """
 from __future__ import annotations
 
@@ -54,6 +57,12 @@ def list_frame_files(folder: str | os.PathLike, extensions: Sequence[str] = FRAM
         p for p in root.iterdir()
         if not p.name.startswith(".") and p.suffix.lower() in wanted and p.is_file()
     ]
+    real_root = root.resolve()
+    for path in found:
+        if path.is_symlink() and not path.resolve().is_relative_to(real_root):
+            raise DataFormatError(
+                path, f"frame is a link to {path.resolve()}, outside its folder {real_root}; frames are read "
+                "only from inside the folders given (copy the file in instead of linking it)")
     keyed = sorted(((frame_index_of(p), p) for p in found), key=lambda item: (item[0], item[1].name))
     for (idx_a, path_a), (idx_b, path_b) in zip(keyed, keyed[1:]):
         if idx_a == idx_b:

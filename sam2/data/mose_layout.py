@@ -9,6 +9,10 @@ Layout::
                                                or a dict keyed by id strings
     <list file>                                optional, one video name per line
 
+Video names (list file, ``meta.json`` keys, folder names) are plain names: no ``/``, ``..``,
+absolute paths, control characters or hidden names, and a list names a video once
+(:func:`sam2.utils.safe_paths.check_entry_name`); list and meta files must be regular files.
+
 Which files are frames and their order follow :mod:`sam2.data.frame_files` (the rules the video
 predictor's reader uses too): sorted by the integer value of the file stem; a stem that is not an
 integer, or two files with the same number, is an error naming the file(s); dot-files are
@@ -46,6 +50,7 @@ from sam2.data.errors import DataFormatError
 from sam2.data.frame_files import FRAME_EXTENSIONS, frame_index_of, list_frame_files, list_video_frames
 from sam2.data.palette import flat_to_palette, palette_to_flat, voc_palette
 from sam2.utils.atomic_files import atomic_output
+from sam2.utils.safe_paths import UnsafePathError, check_entry_name, read_regular_text
 
 __all__ = [
     "DataFormatError",
@@ -218,18 +223,46 @@ def _parse_video_meta(path: Path, name: str, entry: object) -> VideoMeta:
     return VideoMeta(length=length, height=height, width=width, objects=objects, extra=extra)
 
 
+def _refuse_duplicate_keys(path: Path):
+    def hook(pairs: list[tuple[str, object]]) -> dict:
+        seen: dict[str, object] = {}
+        for key, value in pairs:
+            if key in seen:
+                raise DataFormatError(path, f"the key {key!r} appears twice in one JSON object (which one is meant?)")
+            seen[key] = value
+        return seen
+
+    return hook
+
+
 def read_meta(path: str | os.PathLike) -> SplitMeta:
-    """Parse a ``meta.json`` (``{"videos": {name: {length, height, width, objects}}}``)."""
+    """Parse a ``meta.json`` (``{"videos": {name: {length, height, width, objects}}}``).
+
+    Every video name must be one plain path component (:func:`sam2.utils.safe_paths.check_entry_name`),
+    a key may not appear twice in one object, and ``length`` must be a positive integer.
+    """
     p = Path(path)
-    if not p.is_file():
-        raise DataFormatError(p, "meta file not found")
     try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        text = read_regular_text(p, "meta file")
+    except FileNotFoundError:
+        raise DataFormatError(p, "meta file not found") from None
+    except (UnsafePathError, UnicodeDecodeError) as exc:
+        raise DataFormatError(p, str(exc)) from exc
+    try:
+        doc = json.loads(text, object_pairs_hook=_refuse_duplicate_keys(p))
+    except json.JSONDecodeError as exc:
         raise DataFormatError(p, f"not valid JSON ({exc})") from exc
     if not isinstance(doc, Mapping) or not isinstance(doc.get("videos"), Mapping):
         raise DataFormatError(p, "expected a JSON object with a 'videos' object")
-    videos = {str(name): _parse_video_meta(p, str(name), entry) for name, entry in doc["videos"].items()}
+    videos = {}
+    for name, entry in doc["videos"].items():
+        try:
+            check_entry_name(name, "video name")
+        except UnsafePathError as exc:
+            raise DataFormatError(p, str(exc)) from None
+        videos[name] = _parse_video_meta(p, name, entry)
+        if videos[name].length < 1:
+            raise DataFormatError(p, f"videos[{name!r}]: length must be >= 1, got {videos[name].length}")
     return SplitMeta(videos=videos, path=str(p))
 
 
@@ -240,15 +273,36 @@ def write_meta(path: str | os.PathLike, videos: Mapping[str, Mapping[str, object
 
 
 def read_video_list(path: str | os.PathLike) -> list[str]:
-    """Video names of a list file, one per line; blank lines and ``#`` comments ignored."""
+    """Video names of a list file, one per line; blank lines and ``#`` comments ignored.
+
+    Every name must be one plain path component (no ``..``, no separator, not hidden; see
+    :func:`sam2.utils.safe_paths.check_entry_name`) and may appear only once; the file must be a
+    regular file (a FIFO or a device is refused, not read).
+
+    Raises:
+        DataFormatError: naming the file (and the line) at fault.
+    """
     p = Path(path)
-    if not p.is_file():
-        raise DataFormatError(p, "video list file not found")
-    names = []
-    for line in p.read_text(encoding="utf-8").splitlines():
+    try:
+        text = read_regular_text(p, "video list file")
+    except FileNotFoundError:
+        raise DataFormatError(p, "video list file not found") from None
+    except (UnsafePathError, UnicodeDecodeError) as exc:
+        raise DataFormatError(p, str(exc)) from exc
+    names: list[str] = []
+    first_line: dict[str, int] = {}
+    for number, line in enumerate(text.split("\n"), start=1):
         item = line.strip()
-        if item and not item.startswith("#"):
-            names.append(item)
+        if not item or item.startswith("#"):
+            continue
+        try:
+            check_entry_name(item, f"line {number}")
+        except UnsafePathError as exc:
+            raise DataFormatError(p, str(exc)) from None
+        if item in first_line:
+            raise DataFormatError(p, f"line {number}: video {item!r} is listed twice (first on line {first_line[item]})")
+        first_line[item] = number
+        names.append(item)
     return names
 
 
@@ -308,7 +362,13 @@ class MoseSplit:
         base = self.image_root if self.image_root is not None and self.image_root.is_dir() else self.ann_root
         if base is None or not base.is_dir():
             raise DataFormatError(base if base is not None else "<none>", "neither JPEGImages nor Annotations folder found")
-        return sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
+        names = sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
+        for name in names:
+            try:
+                check_entry_name(name, "video folder name")
+            except UnsafePathError as exc:
+                raise DataFormatError(base / name, str(exc)) from None
+        return names
 
     def _frame_files(self, video: str) -> list[Path]:
         if video not in self._frame_cache:

@@ -53,10 +53,16 @@ from sam2.data.photo_scene import PhotoScene
 from sam2.data.synthetic_config import ObjectEvent, SyntheticConfig, SyntheticVideo
 from sam2.data.synthetic_scene import Scene
 from sam2.data.synthetic_textures import TEXTURE_CLASSES
+from sam2.utils.atomic_files import apply_new_file_mode
+from sam2.utils.safe_paths import check_output_folder
 
 logger = logging.getLogger(__name__)
 
+SPLIT_MARKER = ".sam2-rcms-synthetic-split"
+"""File written into every synthetic split: ``overwrite`` replaces only folders that hold it."""
+
 __all__ = [
+    "SPLIT_MARKER",
     "TEXTURE_CLASSES",
     "ObjectEvent",
     "SyntheticConfig",
@@ -151,21 +157,31 @@ def write_synthetic_split(
     ``root/meta.json``. The split is built in a temporary sibling folder and renamed into place,
     so ``root`` is either absent or complete.
 
+    A marker file (:data:`SPLIT_MARKER`) in the split says it was written here: ``overwrite``
+    replaces only such a folder (or an empty one), never a folder of someone else's files.
+
     Args:
         root: destination folder; must not exist (or be empty) unless ``overwrite``.
         config: generator options.
-        overwrite: replace an existing ``root``.
+        overwrite: replace an existing ``root`` that holds a split written by this function.
         progress: show a tqdm bar.
 
     Returns:
         ``Path(root)``.
     """
     target = Path(root)
-    if target.exists() and any(target.iterdir()) and not overwrite:
-        raise FileExistsError(f"{target}: exists and is not empty (pass overwrite=True)")
+    check_output_folder(target, "synthetic split folder")
+    if target.exists() and any(target.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"{target}: exists and is not empty (pass overwrite=True)")
+        if not (target / SPLIT_MARKER).is_file() or target.is_symlink():
+            raise FileExistsError(
+                f"{target}: exists and holds files not written by the synthetic split writer (no {SPLIT_MARKER}); "
+                "it is not replaced: choose another folder, or move it away yourself")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
+        apply_new_file_mode(staging, is_dir=True)  # mkdtemp's folders are private (0700)
         palette = voc_palette()
         meta: dict[str, dict] = {}
         indices = range(config.num_videos)
@@ -184,6 +200,7 @@ def write_synthetic_split(
         write_meta(staging / "meta.json", meta)
         (staging / "JPEGImages").mkdir(exist_ok=True)
         (staging / "Annotations").mkdir(exist_ok=True)
+        atomic_write_bytes(staging / SPLIT_MARKER, b"a synthetic split written by sam2.data.synthetic\n")
         if target.exists():
             shutil.rmtree(target)
         os.replace(staging, target)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional, Sequence
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,10 @@ DEMO_IMAGE_SIZE = 256
 
 #: Config of the demo model, as accepted by ``build_sam2`` / ``build_sam2_video_predictor``.
 DEMO_CONFIG = SHIPPED_MODELS[DEMO_IMAGE_SIZE].config
+
+#: How the tools' help states the default of ``--checkpoint``.
+DEFAULT_CHECKPOINT_HELP = ("the checkpoint shipped with the config; the demo model's is sam2/checkpoints/"
+                           f"{SHIPPED_MODELS[DEMO_IMAGE_SIZE].checkpoint_name}")
 
 #: Seed of the splits the shipped models were trained on (``tools/make_synthetic_mose.py
 #: --seed 1000``, synthetic and mixed photographic); held-out splits must use another seed.
@@ -102,3 +107,60 @@ def resolve_checkpoint(checkpoint: "str | Path | None", config: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found")
     return path
+
+
+#: What the demo model was trained on, said to whoever runs it on their own video.
+DEMO_MODEL_TRAINING = ("synthetic shapes and a few photographs at 256 px (3 M parameters): on real "
+                       "videos expect rough masks")
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The model a tool runs: config (as ``build_sam2`` takes it), checkpoint file, hub id if any."""
+
+    config: str
+    checkpoint: Path
+    model_id: Optional[str] = None
+
+    @property
+    def is_shipped_demo_model(self) -> bool:
+        """Whether this is one of the embedded models of :data:`SHIPPED_MODELS`."""
+        if self.model_id is not None:
+            return False
+        return any(self.config == m.config and self.checkpoint.resolve() == m.checkpoint_path.resolve()
+                   for m in SHIPPED_MODELS.values())
+
+
+def choose_model(model_id: Optional[str], config: Optional[str], checkpoint: "str | Path | None",
+                 default_config: str = DEMO_CONFIG) -> ModelChoice:
+    """The model of a tool's ``--model`` / ``--config`` / ``--checkpoint`` flags.
+
+    ``model_id`` (an official Hugging Face id) is fetched into, or found in, the Hugging Face cache
+    (:func:`sam2.utils.hub.download_checkpoint`); otherwise ``config`` (default
+    ``default_config``) with ``checkpoint`` (default: the shipped checkpoint of that config).
+
+    Raises:
+        ValueError: ``model_id`` together with ``config`` / ``checkpoint``, an unknown hub id, or
+            no checkpoint for a config that ships none (the message names the flag and value).
+        FileNotFoundError: the checkpoint does not exist.
+        ImportError, RuntimeError: ``huggingface_hub`` missing, or the file not downloadable
+            (see :mod:`sam2.utils.hub`).
+    """
+    if model_id is not None:
+        if config is not None or checkpoint is not None:
+            raise ValueError(f"--model {model_id}: give either --model or --config/--checkpoint, not both")
+        from sam2.utils.hub import download_checkpoint
+
+        hub_config, path = download_checkpoint(model_id)
+        return ModelChoice(hub_config, Path(path), model_id.strip())
+    chosen = config if config is not None else default_config
+    return ModelChoice(chosen, resolve_checkpoint(checkpoint, chosen))
+
+
+def demo_model_notice(program: str, argv: Sequence[str]) -> str:
+    """One line for a tool that runs the embedded demo model on the user's own video: what the model
+    was trained on, and the same command with the official SAM 2.1 tiny model instead."""
+    from sam2.utils.cli import command_with_model
+
+    return (f"note: the embedded demo model was trained on {DEMO_MODEL_TRAINING}; for the official "
+            f"SAM 2.1 model run: {command_with_model(program, argv)}")

@@ -11,6 +11,11 @@ Everything lands in one output folder::
     OUT/scores_table.txt   the printed table
     OUT/demo.gif, OUT/demo_strip.png   one video, ground truth and both runs overlaid
 
+``OUT`` must be new, empty, or a folder the demo wrote before (it holds the marker file
+:data:`DEMO_MARKER`): the demo replaces its own sub-folders above on every run, so it refuses a
+folder of other files instead of deleting them. ``OUT`` is locked for the run, and may not hold
+or lie inside the checkpoint or the config.
+
 The inference and scoring stages call the same importable code as ``tools/vos_inference_ddp.py``
 (:func:`sam2.inference.app.run_inference`) and ``tools/score.py``
 (:func:`sam2.evaluation.evaluate_split`, :func:`sam2.evaluation.write_reports`).
@@ -26,10 +31,15 @@ from typing import Optional, Tuple
 
 from sam2.demo.assets import DEMO_CONFIG, DEMO_TRAINING_SEED, resolve_checkpoint
 from sam2.demo.table import ScoreRow, format_table
+from sam2.utils.output_lock import OutputLock, OutputLockedError
+from sam2.utils.safe_paths import UnsafePathError, check_outputs_apart, claim_output_folder
 
 logger = logging.getLogger(__name__)
 
 RUN_LABELS = {False: "rcms_off", True: "rcms_on"}
+
+DEMO_MARKER = ".sam2-rcms-demo"
+"""Marker file of a held-out demo output folder (the demo reuses and replaces only such folders)."""
 
 
 class DemoError(RuntimeError):
@@ -41,7 +51,8 @@ class DemoSettings:
     """Options of a demo run (the ``tools/demo.py`` flags).
 
     Attributes:
-        output_dir: folder receiving everything (created; the demo's own sub-folders are replaced).
+        output_dir: folder receiving everything: new, empty or one the demo wrote before (the
+            demo's own sub-folders are replaced).
         checkpoint: model checkpoint; None = the one shipped in ``sam2/checkpoints``.
         config: model config name or path.
         num_videos, num_frames, height, width: size of the held-out split.
@@ -54,6 +65,8 @@ class DemoSettings:
             single-threaded workers are much faster than one two-threaded one on a busy machine).
         show_progress: tqdm bars.
         pictures: write the GIF and the strip.
+        device: ``"auto"`` (one CUDA worker when CUDA is available, else CPU workers), ``"cpu"``
+            or a CUDA device name.
     """
 
     output_dir: Path = Path("demo_output")
@@ -70,6 +83,7 @@ class DemoSettings:
     num_workers: int = 2
     show_progress: bool = True
     pictures: bool = True
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         if self.num_videos < 1:
@@ -151,10 +165,12 @@ def make_heldout_split(settings: DemoSettings) -> Path:
     return write_synthetic_split(root, config, overwrite=True, progress=settings.show_progress)
 
 
-def _inference_device_args() -> dict:
+def _inference_device_args(device: str) -> dict:
     import torch
 
-    return {"num_gpus": 1} if torch.cuda.is_available() else {"num_gpus": 0}
+    if device == "auto":
+        return {"num_gpus": 1} if torch.cuda.is_available() else {"num_gpus": 0}
+    return {"num_gpus": 1} if device.startswith("cuda") else {"num_gpus": 0}
 
 
 def run_predictions(settings: DemoSettings, data_dir: Path, checkpoint: Path, rcms_on: bool) -> Path:
@@ -184,7 +200,7 @@ def run_predictions(settings: DemoSettings, data_dir: Path, checkpoint: Path, rc
         num_workers=settings.num_workers,
         rcms_record_dir=record_dir if rcms_on else None,
         show_progress=settings.show_progress,
-        **_inference_device_args(),
+        **_inference_device_args(settings.device),
     )
     logger.info("inference with RCMS %s -> %s", "on" if rcms_on else "off", pred_dir)
     summary = run_inference(options)
@@ -257,7 +273,21 @@ def run_demo(settings: DemoSettings) -> DemoResult:
     except ValueError as exc:
         raise DemoError(str(exc)) from None
     out = Path(settings.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    config_file = Path(settings.config) if Path(settings.config).is_file() else None
+    try:
+        check_outputs_apart({"--output-dir": out}, {"--checkpoint": checkpoint, "--config": config_file})
+        claim_output_folder(out, DEMO_MARKER, "tools/demo.py", "--output-dir")
+        lock = OutputLock(out, "tools/demo.py")
+        lock.acquire()
+    except (UnsafePathError, OutputLockedError) as exc:
+        raise DemoError(str(exc)) from None
+    try:
+        return _run_stages(settings, checkpoint, out)
+    finally:
+        lock.release()
+
+
+def _run_stages(settings: DemoSettings, checkpoint: Path, out: Path) -> DemoResult:
     seconds: dict[str, float] = {}
 
     started = time.perf_counter()

@@ -1,35 +1,51 @@
 """Track one object through the user's own video (``python tools/demo.py --video PATH ...``).
 
-The video is a folder of JPEG frames or a video file (MP4 and the like, decoded with PyAV: the
-``video`` extra). The object is prompted on the first frame with clicks, a box or a mask, then
-tracked by the video predictor (the shipped demo model by default, or any SAM 2.1 checkpoint and
-config, e.g. an official one or a MOSEv2 baseline), with RCMS on or off. Outputs::
+The video is a folder of JPEG / PNG frames named by their numbers (the rules of
+:mod:`sam2.data.frame_files`) or a video file (MP4 and the like, decoded with PyAV: the
+``video`` extra); it is read, prompted and tracked as ``tools/vos_inference.py`` and
+``tools/track_stream.py`` read it, so the three write the same masks. The object is
+prompted on the first frame with clicks, a box or a mask, then tracked by the video
+predictor (the shipped demo model by default, an official model by its Hugging Face id,
+or any SAM 2.1 checkpoint and config, e.g. a MOSEv2 baseline), with RCMS on or off.
+Outputs::
 
-    OUT/masks/00000.png ...    per-frame masks (palette PNG, object id 1), one per frame
+    OUT/masks/<frame>.png      per-frame masks (palette PNG, object id 1), one per frame, named
+                               after the frame file (a video file: 00000.png, ...)
     OUT/overlay.gif | .mp4     the frames with the mask tinted and outlined
 
 Every file is written atomically; an interrupted run (Ctrl-C) still leaves the masks of the
-frames done and an overlay of those frames.
+frames done and an overlay of those frames. The overlay is encoded frame by frame as the video is
+tracked (memory does not grow with the video's length).
+
+``OUT`` must be new, empty, or a folder this command wrote before (it holds the marker file
+:data:`TRACK_MARKER`); it may not be, hold or lie inside the video, the mask or the checkpoint;
+it is locked for the run (:class:`~sam2.utils.output_lock.OutputLock`).
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Iterator, Optional
 
 import numpy as np
 from PIL import Image
 
-from sam2.demo.assets import DEMO_CONFIG, resolve_checkpoint
-from sam2.utils.atomic_files import atomic_output
+from sam2.data.errors import DataFormatError
+from sam2.demo.assets import ModelChoice, choose_model
+from sam2.demo.overlay_video import OverlayVideo
+from sam2.utils.output_lock import OutputLock, OutputLockedError
+from sam2.utils.safe_paths import UnsafePathError, check_outputs_apart, claim_output_folder, describe_kind
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TrackError", "TrackResult", "TrackSettings", "iter_video_frames", "track_video"]
+__all__ = ["TRACK_MARKER", "TrackError", "TrackResult", "TrackSettings", "frame_names", "iter_video_frames",
+           "track_video"]
+
+TRACK_MARKER = ".sam2-rcms-demo-track"
+"""Marker file of a ``tools/demo.py --video`` output folder (the command reuses only such folders)."""
 
 _VIDEO_EXTRA = 'pip install "sam2-rcms[video]"'
-_JPEG_SUFFIXES = (".jpg", ".jpeg")
 
 
 class TrackError(RuntimeError):
@@ -41,14 +57,19 @@ class TrackSettings:
     """Options of one tracking run.
 
     Attributes:
-        video: folder of JPEG frames (sorted by integer name) or a video file.
+        video: folder of JPEG / PNG frames (sorted by integer name) or a video file.
         output_dir: receives ``masks/`` and the overlay.
         points: clicks ``(x, y, label)`` in video pixels on the first frame (label 1 = on the
             object, 0 = background).
         box: ``(x0, y0, x1, y1)`` in video pixels on the first frame.
         mask: a first-frame mask image (non-zero pixels = the object), the video's size.
-        checkpoint, config: the model; None / the demo config = the shipped demo model.
+        checkpoint, config: the model; None = the shipped demo model (the demo config, the
+            shipped checkpoint of the config).
+        model: an official Hugging Face id instead of ``checkpoint`` / ``config``.
+        device: torch device name (``cuda`` / ``cpu``, ...).
         rcms: RCMS on (N and tau of the published RCMS configs: 4 and 0.6) or off.
+        apply_postprocessing: SAM 2 post-processing (hole filling, stability fallback), as
+            ``tools/vos_inference.py --apply_postprocessing``; off by default, as there.
         overlay: ``"gif"`` or ``"mp4"`` (the MP4 needs PyAV).
         fps: frame rate of the overlay.
         max_overlay_side: the overlay is scaled down so its longer side is at most this.
@@ -61,8 +82,11 @@ class TrackSettings:
     box: Optional[tuple[float, float, float, float]] = None
     mask: Optional[Path] = None
     checkpoint: Optional[Path] = None
-    config: str = DEMO_CONFIG
+    config: Optional[str] = None
+    model: Optional[str] = None
+    device: str = "cpu"
     rcms: bool = True
+    apply_postprocessing: bool = False
     overlay: str = "gif"
     fps: float = 8.0
     max_overlay_side: int = 480
@@ -105,25 +129,32 @@ def _require_av():
     return av
 
 
-def _jpeg_files(folder: Path) -> list[Path]:
-    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _JPEG_SUFFIXES]
-    if not files:
-        raise TrackError(f"{folder}: no JPEG frames (*.jpg, *.jpeg) in this folder")
+def _frame_files(folder: Path) -> list[Path]:
+    """The frames of a folder, as the video predictor and the inference tools list them."""
+    from sam2.data.frame_files import list_video_frames
 
-    def key(path: Path) -> int:
-        try:
-            return int(path.stem)
-        except ValueError:
-            raise TrackError(f"{path}: frame names must be integers (00000.jpg, 00001.jpg, ...)") from None
+    try:
+        return list_video_frames(folder)
+    except DataFormatError as exc:
+        raise TrackError(str(exc)) from None
 
-    return sorted(files, key=key)
+
+def frame_names(video: Path, num_frames: int) -> list[str]:
+    """Output names of the frames: the frame files' stems (a folder), else ``00000``, ...
+    (a video file), as ``tools/track_stream.py`` names them."""
+    video = Path(video)
+    if video.is_dir():
+        return [path.stem for path in _frame_files(video)]
+    return [f"{index:05d}" for index in range(num_frames)]
 
 
 def iter_video_frames(video: Path) -> Iterator[np.ndarray]:
     """The frames of ``video`` in order, each ``[H, W, 3]`` uint8 RGB at the video's size."""
+    from sam2.video.live_sources import av_frame_rgb
+
     video = Path(video)
     if video.is_dir():
-        for path in _jpeg_files(video):
+        for path in _frame_files(video):
             try:
                 with Image.open(path) as img:
                     yield np.asarray(img.convert("RGB"))
@@ -136,7 +167,7 @@ def iter_video_frames(video: Path) -> Iterator[np.ndarray]:
     try:
         with av.open(str(video)) as container:
             for frame in container.decode(video=0):
-                yield np.asarray(frame.to_image().convert("RGB"))
+                yield av_frame_rgb(frame)
     except av.FFmpegError as exc:
         raise TrackError(f"{video}: cannot decode this video ({exc})") from exc
 
@@ -157,43 +188,31 @@ def _read_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
     return mask
 
 
-def _overlay_picture(rgb: np.ndarray, mask: np.ndarray, max_side: int) -> Image.Image:
+def _overlay_picture(rgb: np.ndarray, ids: np.ndarray, max_side: int) -> Image.Image:
     from sam2.demo.visualize import overlay_ids
 
-    picture = Image.fromarray(overlay_ids(rgb, mask.astype(np.uint8)))
+    picture = Image.fromarray(overlay_ids(rgb, ids))
     scale = max_side / max(picture.size)
     if scale < 1:
         picture = picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))), Image.Resampling.BILINEAR)
     return picture
 
 
-def _write_overlay(pictures: Sequence[Image.Image], path: Path, fps: float) -> None:
-    """Write ``pictures`` as an animated GIF or an MP4 at ``path``, atomically."""
-    with atomic_output(path) as tmp:
-        if path.suffix == ".gif":
-            pictures[0].save(tmp, save_all=True, append_images=list(pictures[1:]), duration=int(round(1000 / fps)), loop=0)
-        else:
-            av = _require_av()
-            with av.open(tmp, mode="w", format="mp4") as container:
-                stream = container.add_stream("mpeg4", rate=int(round(fps)))
-                width, height = pictures[0].size
-                stream.width, stream.height = width - width % 2, height - height % 2
-                stream.pix_fmt = "yuv420p"
-                for picture in pictures:
-                    frame = av.VideoFrame.from_image(picture.crop((0, 0, stream.width, stream.height)))
-                    for packet in stream.encode(frame):
-                        container.mux(packet)
-                for packet in stream.encode():
-                    container.mux(packet)
+def model_choice(settings: TrackSettings) -> ModelChoice:
+    """The model ``settings`` name (see :func:`sam2.demo.assets.choose_model`).
+
+    Raises:
+        TrackError: a bad choice or a checkpoint that cannot be had, named.
+    """
+    try:
+        return choose_model(settings.model, settings.config, settings.checkpoint)
+    except (ValueError, OSError, ImportError, RuntimeError) as exc:
+        raise TrackError(str(exc)) from None
 
 
-def _build_predictor(settings: TrackSettings):
+def _build_predictor(settings: TrackSettings, choice: ModelChoice):
     from sam2.build_sam import build_sam2_video_predictor
 
-    try:
-        checkpoint = resolve_checkpoint(settings.checkpoint, settings.config)
-    except (ValueError, FileNotFoundError) as exc:
-        raise TrackError(str(exc)) from None
     if settings.rcms:  # the published RCMS configs' N and tau, as in the held-out demo's RCMS-on run
         from sam2.demo.pipeline import rcms_reference
 
@@ -202,33 +221,50 @@ def _build_predictor(settings: TrackSettings):
                 "low_quality_threshold": float(reference["low_quality_threshold"])}
     else:
         rcms = {"num_prev_frames_to_promote": 0}
-    import torch
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    return build_sam2_video_predictor(settings.config, str(checkpoint), device=device, **rcms)
+    return build_sam2_video_predictor(choice.config, str(choice.checkpoint), device=settings.device,
+                                      apply_postprocessing=settings.apply_postprocessing, **rcms)
 
 
-def track_video(settings: TrackSettings) -> TrackResult:
-    """Prompt the object on the first frame and track it through the video (see module doc).
+def track_video(settings: TrackSettings, choice: Optional[ModelChoice] = None) -> TrackResult:
+    """Prompt the object on the first frame and track it through the video (see module doc);
+    ``choice`` is the model (default: :func:`model_choice` of ``settings``).
 
     Raises:
         TrackError: unreadable video or mask, a prompt outside the frame, a missing checkpoint
             or PyAV.
     """
-    import torch
-
-    from sam2.data import write_palette_png
-    from sam2.data.palette import voc_palette
-    from sam2.video.frame_source import FrameReadError
-
     video = Path(settings.video)
     if video.is_file() or settings.overlay == "mp4":
         _require_av()
     out = Path(settings.output_dir)
+    if settings.mask is not None and describe_kind(settings.mask) != "a regular file":  # a FIFO would block
+        raise TrackError(f"--mask: {settings.mask} is {describe_kind(settings.mask)}, not a regular file")
+    try:
+        check_outputs_apart({"--output-dir": out}, {"--video": video, "--mask": settings.mask,
+                                                    "--checkpoint": settings.checkpoint})
+        claim_output_folder(out, TRACK_MARKER, "tools/demo.py --video", "--output-dir")
+        lock = OutputLock(out, "tools/demo.py --video")
+        lock.acquire()
+    except (UnsafePathError, OutputLockedError) as exc:
+        raise TrackError(str(exc)) from None
+    try:
+        return _track_locked(settings, choice, video, out)
+    finally:
+        lock.release()
+
+
+def _track_locked(settings: TrackSettings, choice: Optional[ModelChoice], video: Path, out: Path) -> TrackResult:
+    import torch
+
+    from sam2.data import write_palette_png
+    from sam2.data.palette import voc_palette
+    from sam2.inference.masks import resolve_labels
+    from sam2.video.frame_source import FrameReadError
+
     masks_dir = out / "masks"
     masks_dir.mkdir(parents=True, exist_ok=True)
     overlay_path = out / f"overlay.{settings.overlay}"
-    predictor = _build_predictor(settings)
+    predictor = _build_predictor(settings, choice if choice is not None else model_choice(settings))
     try:
         state = predictor.init_state(str(video))
     except FrameReadError as exc:
@@ -247,11 +283,12 @@ def track_video(settings: TrackSettings) -> TrackResult:
             predictor.add_new_points_or_box(state, 0, 1, points=points, labels=labels, box=box)
 
     palette = voc_palette()
-    pictures: list[Image.Image] = []
+    names = frame_names(video, state.num_frames)
+    overlay = OverlayVideo(overlay_path, settings.overlay, settings.fps)
     frames = iter_video_frames(video)
     tracked = 0
     interrupted = False
-    outputs = predictor.propagate_in_video(state)
+    outputs = predictor.propagate_in_video(state, progress=False)  # this run's own bar, below
     if settings.show_progress:
         from tqdm import tqdm
 
@@ -260,17 +297,16 @@ def track_video(settings: TrackSettings) -> TrackResult:
         with torch.inference_mode():
             for frame_idx, obj_ids, masks in outputs:
                 rgb = next(frames)
-                mask = (masks[list(obj_ids).index(1), 0] > 0).cpu().numpy()
-                write_palette_png(masks_dir / f"{frame_idx:05d}.png", mask.astype(np.uint8), palette)
-                pictures.append(_overlay_picture(rgb, mask, settings.max_overlay_side))
+                ids = resolve_labels(masks, obj_ids, 0.0)  # the inference tools' rule
+                write_palette_png(masks_dir / f"{names[frame_idx]}.png", ids, palette)
+                overlay.add(_overlay_picture(rgb, ids, settings.max_overlay_side))
                 tracked += 1
     except KeyboardInterrupt:
         interrupted = True
         logger.warning("interrupted after %d of %d frames: writing what is done", tracked, state.num_frames)
     finally:
         frames.close()
-        if pictures:
-            _write_overlay(pictures, overlay_path, settings.fps)
+        overlay.finish()  # the frames done so far, also after an error or an interrupt
     if interrupted:
         raise KeyboardInterrupt
     return TrackResult(masks_dir=masks_dir, overlay=overlay_path, num_frames=state.num_frames, num_tracked=tracked)

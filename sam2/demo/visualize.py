@@ -275,13 +275,9 @@ def strip_frame_indices(num_frames: int, marks: RcmsMarks, count: int = 8) -> li
     return sorted(chosen)
 
 
-def _atomic_save(image_or_frames, path: Path, **save_kwargs) -> None:
+def _atomic_save(image: Image.Image, path: Path, **save_kwargs) -> None:
     with atomic_output(path) as tmp:
-        if isinstance(image_or_frames, list):
-            first, rest = image_or_frames[0], image_or_frames[1:]
-            first.save(tmp, save_all=True, append_images=rest, **save_kwargs)
-        else:
-            image_or_frames.save(tmp, **save_kwargs)
+        image.save(tmp, **save_kwargs)
 
 
 def _legend(width: int, title: str) -> Image.Image:
@@ -321,16 +317,26 @@ def write_video_pictures(
     """
     from tqdm import tqdm
 
+    from sam2.demo.overlay_video import OverlayVideo
+
     names = [p.stem for p in list_frame_files(sources.frames)]
     if not names:
         raise FileNotFoundError(f"{sources.frames}: no frames to render")
-    rendered: list[Image.Image] = []
-    for idx, name in enumerate(tqdm(names, desc="pictures", unit="frame", disable=not progress)):
-        rendered.append(render_frame(sources, idx, name, marks))
-    legend = _legend(rendered[0].width, title)
-    gif_frames = [_vstack([legend, im], gap=0) for im in rendered]
-    palette_frames = [im.convert("P", palette=Image.Palette.ADAPTIVE, colors=255) for im in gif_frames]
-    _atomic_save(palette_frames, Path(gif_path), duration=frame_ms, loop=0, optimize=False)
-    rows = [rendered[i] for i in strip_frame_indices(len(names), marks, strip_count)]
-    _atomic_save(_vstack([legend] + rows), Path(strip_path), optimize=True)
+    strip_indices = list(strip_frame_indices(len(names), marks, strip_count))
+    kept: dict[int, Image.Image] = {}  # only the strip's frames stay in memory
+    legend = None
+    gif = OverlayVideo(gif_path, "gif", 1000.0 / frame_ms)
+    try:
+        for idx, name in enumerate(tqdm(names, desc="pictures", unit="frame", disable=not progress)):
+            picture = render_frame(sources, idx, name, marks)
+            if legend is None:
+                legend = _legend(picture.width, title)
+            gif.add(_vstack([legend, picture], gap=0))
+            if idx in strip_indices:
+                kept[idx] = picture
+    except BaseException:
+        gif.discard()
+        raise
+    gif.finish()
+    _atomic_save(_vstack([legend] + [kept[i] for i in strip_indices]), Path(strip_path), optimize=True)
     return Path(gif_path), Path(strip_path)

@@ -28,6 +28,7 @@ from sam2.inference.options import InferenceOptions, VideoResult, WorkerReport
 from sam2.inference.sharding import balance_by_frames
 from sam2.inference.submission import remove_stale_partials, video_output_complete, write_submission_zip
 from sam2.inference.worker import PredictorFactory, default_cpu_threads, describe_error, open_split, run_worker
+from sam2.utils.output_lock import OutputLock
 
 logger = logging.getLogger(__name__)
 
@@ -217,6 +218,12 @@ def _spawned_worker(
 
 def _run_local(options: InferenceOptions, factory: Optional[PredictorFactory], started: float) -> RunSummary:
     layout = launcher.choose_layout(options.num_gpus, options.num_workers)
+    with OutputLock(options.output_mask_dir, "sam2 VOS inference"):
+        return _run_local_locked(options, factory, started, layout)
+
+
+def _run_local_locked(options: InferenceOptions, factory: Optional[PredictorFactory], started: float,
+                      layout: launcher.WorkerLayout) -> RunSummary:
     remove_stale_partials(options.output_mask_dir)
     plan = make_plan(options, layout.world_size)
     pending = sum(len(s) for s in plan.shards)
@@ -259,14 +266,21 @@ def _run_torchrun(options: InferenceOptions, env: launcher.TorchrunEnv, factory:
         local_workers = int(os.environ.get("LOCAL_WORLD_SIZE", env.world_size) or env.world_size)
         torch.set_num_threads(default_cpu_threads(local_workers))  # pinned like a spawned worker
     dist.init_process_group(backend=backend, init_method="env://", timeout=launcher.COLLECTIVE_TIMEOUT)
+    lock = OutputLock(options.output_mask_dir, "sam2 VOS inference (torchrun)")
     try:
-        box: list[Optional[RunPlan]] = [None]
+        box: list[object] = [None]
         if env.rank == 0:
-            remove_stale_partials(options.output_mask_dir)
-            box[0] = make_plan(options, env.world_size)
+            try:  # rank 0 holds the output folder for the whole launch
+                lock.acquire()
+                remove_stale_partials(options.output_mask_dir)
+                box[0] = make_plan(options, env.world_size)
+            except Exception as exc:  # every rank must learn that the run cannot start
+                box[0] = exc
         dist.broadcast_object_list(box, src=0)
+        if isinstance(box[0], Exception):
+            raise box[0]
         plan = box[0]
-        assert plan is not None
+        assert isinstance(plan, RunPlan)
         report = run_worker(env.rank, plan.shards[env.rank], options, device, factory)
         gathered: Optional[list[Optional[WorkerReport]]] = [None] * env.world_size if env.rank == 0 else None
         dist.gather_object(report, gathered, dst=0)
@@ -277,6 +291,7 @@ def _run_torchrun(options: InferenceOptions, env: launcher.TorchrunEnv, factory:
         code: list[int] = [summary.exit_code if summary is not None else 0]
         dist.broadcast_object_list(code, src=0)
     finally:
+        lock.release()
         dist.destroy_process_group()
     if summary is not None:
         return summary
@@ -286,12 +301,17 @@ def _run_torchrun(options: InferenceOptions, env: launcher.TorchrunEnv, factory:
 def run_inference(options: InferenceOptions, predictor_factory: Optional[PredictorFactory] = None) -> RunSummary:
     """Run the whole split described by ``options``; never raises for a bad video (see the summary).
 
+    Before any work: the paths are checked (:meth:`InferenceOptions.check`: outputs apart from
+    inputs) and the output folder is locked (:class:`~sam2.utils.output_lock.OutputLock`: a
+    second run on the same folder raises :class:`~sam2.utils.output_lock.OutputLockedError`).
+
     Args:
         options: the tool's settings.
         predictor_factory: builds the predictor in each worker (default: ``build_sam2_video_predictor``
             with the options); must be picklable (a module-level function) for multi-process runs.
     """
     started = time.perf_counter()
+    options.check()
     Path(options.output_mask_dir).mkdir(parents=True, exist_ok=True)
     env = launcher.torchrun_env()
     if env is not None and env.world_size > 1:

@@ -40,7 +40,8 @@ def add_official_flags(parser: argparse.ArgumentParser, *, num_prev_frames_to_pr
 
 
 def check_official_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Stop with a usage error naming the flag when a path given to an official flag is missing."""
+    """Stop with a usage error naming the flag when a path given to an official flag is missing, an
+    output overlaps an input, or ``--score_thresh`` is not finite (:func:`check_run_paths`)."""
     for flag, value in (("--base_video_dir", args.base_video_dir), ("--input_mask_dir", args.input_mask_dir)):
         if not Path(value).is_dir():
             parser.error(f"{flag}: folder not found: {value}")
@@ -50,3 +51,14 @@ def check_official_paths(parser: argparse.ArgumentParser, args: argparse.Namespa
         parser.error(f"--sam2_checkpoint: file not found: {args.sam2_checkpoint}")
     if args.num_prev_frames_to_promote is not None and args.num_prev_frames_to_promote < 0:
         parser.error("--num_prev_frames_to_promote must be >= 0")
+    from sam2.inference.options import check_run_paths
+
+    try:  # outputs apart from inputs, an output folder that is a folder, a finite threshold
+        check_run_paths(
+            output_mask_dir=args.output_mask_dir, base_video_dir=args.base_video_dir,
+            input_mask_dir=args.input_mask_dir, video_list_file=args.video_list_file,
+            sam2_checkpoint=args.sam2_checkpoint or None, zip_path=getattr(args, "zip_path", None),
+            rcms_record_dir=getattr(args, "rcms_record_dir", None), score_thresh=args.score_thresh,
+        )
+    except ValueError as err:
+        parser.error(str(err))

@@ -2,9 +2,51 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
+
+from sam2.utils.safe_paths import UnsafePathError, check_output_folder, check_outputs_apart, describe_kind
+
+_Path = Union[str, os.PathLike, None]
+
+
+def check_run_paths(
+    *, output_mask_dir: _Path, base_video_dir: _Path, input_mask_dir: _Path, video_list_file: _Path = None,
+    sam2_checkpoint: _Path = None, zip_path: _Path = None, rcms_record_dir: _Path = None, score_thresh: float = 0.0,
+) -> None:
+    """The checks every inference run passes before any work (the flags' names in the messages).
+
+    Outputs (``--output_mask_dir``, ``--zip``, ``--rcms_record_dir``) may not be, lie inside or
+    hold an input (``--base_video_dir``, ``--input_mask_dir``, ``--video_list_file``,
+    ``--sam2_checkpoint``), symlinks resolved; an existing output folder must be a folder; an
+    existing ``--zip`` must be a zip file (a previous submission; any other file is kept);
+    ``--score_thresh`` must be a finite number.
+
+    Raises:
+        UnsafePathError: an overlap or an output that is not a folder.
+        ValueError: a non-finite ``score_thresh``.
+    """
+    if not math.isfinite(float(score_thresh)):
+        raise ValueError(f"--score_thresh must be a finite number, got {score_thresh}")
+    check_output_folder(output_mask_dir, "--output_mask_dir")
+    if rcms_record_dir is not None:
+        check_output_folder(rcms_record_dir, "--rcms_record_dir")
+    if zip_path is not None:
+        kind = describe_kind(zip_path)
+        if kind not in ("missing", "a regular file"):
+            raise UnsafePathError(f"--zip: {zip_path} is {kind}; give the path of the zip file to write")
+        if kind == "a regular file" and not zipfile.is_zipfile(zip_path):
+            raise UnsafePathError(f"--zip: {zip_path} exists and is not a zip file; it is not replaced "
+                                  "(choose another path)")
+    check_outputs_apart(
+        {"--output_mask_dir": output_mask_dir, "--zip": zip_path, "--rcms_record_dir": rcms_record_dir},
+        {"--base_video_dir": base_video_dir, "--input_mask_dir": input_mask_dir,
+         "--video_list_file": video_list_file, "--sam2_checkpoint": sam2_checkpoint or None},
+    )
 
 
 @dataclass(frozen=True)
@@ -50,6 +92,15 @@ class InferenceOptions:
         "track_object_appearing_later_in_video", "use_vos_optimized_video_predictor",
         "num_prev_frames_to_promote", "low_quality_threshold",
     )
+
+    def check(self) -> None:
+        """:func:`check_run_paths` on these options (raises before any work)."""
+        check_run_paths(
+            output_mask_dir=self.output_mask_dir, base_video_dir=self.base_video_dir,
+            input_mask_dir=self.input_mask_dir, video_list_file=self.video_list_file,
+            sam2_checkpoint=self.sam2_checkpoint, zip_path=self.zip_path,
+            rcms_record_dir=self.rcms_record_dir, score_thresh=self.score_thresh,
+        )
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, **more) -> "InferenceOptions":

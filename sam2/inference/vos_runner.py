@@ -43,7 +43,7 @@ class VideoPredictorLike(Protocol):
 
     def propagate_in_video(
         self, inference_state: Any, start_frame_idx: Optional[int] = None, max_frame_num_to_track: Optional[int] = None,
-        reverse: bool = False,
+        reverse: bool = False, *, progress: bool = True,
     ) -> Iterator[tuple[int, Sequence[int], torch.Tensor]]: ...
 
     def reset_state(self, inference_state: Any) -> None: ...
@@ -198,7 +198,8 @@ def _propagated(predictor: VideoPredictorLike, state: Any, start: int, tick: Pro
     several hypotheses per object, SAM2Long: the best pathway at the end of the video) is run
     to the end first; then its final outputs (``predictor.final_outputs``) are yielded."""
     revises = getattr(predictor, "revises_outputs", None)
-    frames = predictor.propagate_in_video(state, start_frame_idx=start, reverse=False)
+    # the worker draws its own bar over all videos: none per propagation
+    frames = predictor.propagate_in_video(state, start_frame_idx=start, reverse=False, progress=False)
     if revises is None or not revises(state):
         yield from frames
         return

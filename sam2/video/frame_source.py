@@ -18,7 +18,7 @@ import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -26,6 +26,10 @@ import torch
 from sam2.data.errors import DataFormatError
 from sam2.data.frame_files import list_video_frames
 from sam2.utils.constants import IMAGENET_MEAN, IMAGENET_STD
+from sam2.video.live_sources import av_frame_rgb
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +47,23 @@ def _normalise_uint8(rgb: np.ndarray, mean: torch.Tensor, std: torch.Tensor) -> 
     scaled = torch.from_numpy(rgb).to(torch.float64).div_(255.0).to(torch.float32)
     chw = scaled.permute(2, 0, 1)
     return (chw - mean) / std
+
+
+def resize_for_model(image: Union["Image.Image", np.ndarray], image_size: int) -> np.ndarray:
+    """The model's view of one frame before normalisation: ``[S, S, 3]`` uint8 RGB.
+
+    ``image`` is a PIL image (any mode, converted like ``convert("RGB")``) or an ``[H, W, 3]``
+    uint8 RGB array. Resized with PIL's ``resize((S, S))`` (bicubic, aspect ratio not kept),
+    as the official loader does. Every frame reader - folders, video files and streams - goes
+    through here, so the same pixels give the same model input whichever reads them.
+    """
+    from PIL import Image
+
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    elif image.mode != "RGB":
+        image = image.convert("RGB")
+    return np.array(image.resize((image_size, image_size)))  # writable copy
 
 
 def _mean_std(device: Optional[torch.device] = None) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -259,10 +280,9 @@ class ImageFolderSource(FrameSource):
         try:
             with Image.open(path) as img:
                 img.load()  # truncated files fail here, not lazily later
-                rgb = img.convert("RGB").resize((self.image_size, self.image_size))
+                arr = resize_for_model(img, self.image_size)
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
             raise FrameReadError(f"cannot decode frame {index} ({path}): {err}") from err
-        arr = np.array(rgb)  # writable copy
         if arr.dtype != np.uint8:
             raise FrameReadError(f"frame {index} ({path}) decodes to {arr.dtype}, expected uint8")
         return arr
@@ -339,11 +359,10 @@ class VideoFileSource(FrameSource):
                 while self._next_index <= index:
                     frame = next(self._iter)
                     self._next_index += 1
-                img = frame.to_image()
+                rgb = av_frame_rgb(frame)
             except Exception as err:
                 raise FrameReadError(f"cannot decode {self.describe(index)}: {err}") from err
-        rgb = img.convert("RGB").resize((self.image_size, self.image_size))
-        return np.array(rgb)
+        return resize_for_model(rgb, self.image_size)
 
     def close(self) -> None:
         super().close()

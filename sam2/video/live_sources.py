@@ -83,6 +83,14 @@ def require_av(purpose: str):
     return av
 
 
+def av_frame_rgb(frame: Any) -> np.ndarray:
+    """``[H, W, 3]`` uint8 RGB of a decoded PyAV video frame (FFmpeg's conversion to
+    ``rgb24``): the one conversion of every reader of video files (:class:`AVSource`,
+    :class:`sam2.video.frame_source.VideoFileSource`), so a lossy video gives the same pixels
+    whichever reads it."""
+    return frame.to_ndarray(format="rgb24")
+
+
 # ----------------------------------------------------------------------------------------
 # frames
 # ----------------------------------------------------------------------------------------
@@ -507,7 +515,7 @@ class AVSource(LiveSource):
                     continue
                 for frame in decoded:
                     where = f"frame {index} of {self.target.target}"
-                    yield _Raw(index, f"{index:05d}", where, frame.to_ndarray(format="rgb24"))
+                    yield _Raw(index, f"{index:05d}", where, av_frame_rgb(frame))
                     index += 1
         finally:
             self._close_container()

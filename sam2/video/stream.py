@@ -22,10 +22,10 @@ memory bank (bounded by eviction), and for each object the prompts and tracking 
 of the frames its memory can still read; nothing that grows with the number of pushed frames.
 
 What a stream cannot do, by construction: track an object on frames before its first prompt
-(the offline predictor tracks such frames backwards from the prompt), and reproduce the
-offline results of videos shorter than the model's object-pointer window
-(``max_obj_ptrs_in_encoder``, 16 frames for SAM 2.1): the offline predictor clips that
-window to the video length, which a stream does not know.
+(the offline predictor tracks such frames backwards from the prompt). The offline predictor
+clips the object-pointer window (``max_obj_ptrs_in_encoder``, 16 frames for SAM 2.1) to the
+video length; a stream of a video shorter than that gives the offline masks only when told
+its length (``num_frames``, e.g. a file whose end is in sight).
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from sam2.video.frame_source import FrameReadError, FrameSource, _normalise_uint8
+from sam2.video.frame_source import FrameReadError, FrameSource, _normalise_uint8, resize_for_model
 from sam2.video.live_sources import CorruptFrameError, LiveFrame, as_rgb_uint8
 from sam2.video.state import FeatureCache, InferenceState
 
@@ -95,9 +95,9 @@ class StreamMasks:
 class LiveFrameSlot(FrameSource):
     """A frame source that holds exactly one frame: the stream's current frame.
 
-    The frame is pre-processed like :mod:`sam2.video.frame_source` (PIL ``resize((S, S))``,
-    bicubic; ImageNet mean / std), so a pushed frame gives the same model input as the same
-    image read from a JPEG folder.
+    The frame is pre-processed by :func:`sam2.video.frame_source.resize_for_model` and
+    normalised like every frame source, so a pushed frame gives the same model input as the
+    same image read from a folder or a video file.
     """
 
     def __init__(self, image_size: int, device: torch.device) -> None:
@@ -109,9 +109,7 @@ class LiveFrameSlot(FrameSource):
 
     def set(self, index: int, rgb: np.ndarray) -> None:
         """Make ``rgb`` (``[H, W, 3]`` uint8) frame ``index``; the previous frame is released."""
-        from PIL import Image
-
-        resized = np.array(Image.fromarray(rgb).resize((self.image_size, self.image_size)))
+        resized = resize_for_model(rgb, self.image_size)
         self._frame = _normalise_uint8(resized, self._mean, self._std).to(self.device)
         self.index = index
         self.num_frames = index + 1
@@ -158,12 +156,19 @@ class VideoStream:
         offload_state_to_cpu: keep the memory banks on the CPU.
         memory_dtype: dtype of stored memory features (``"bfloat16"``, ``"float32"`` or a
             torch dtype; default: the predictor's).
+        num_frames: the stream's length when it is known (``None``: unknown). It bounds the
+            object-pointer window as in ``propagate_in_video``, which matters for videos
+            shorter than ``max_obj_ptrs_in_encoder``; pushing more frames is an error.
     """
 
     def __init__(self, predictor, first_frame: Any, *, offload_state_to_cpu: bool = False,
-                 memory_dtype: Optional[Union[str, torch.dtype]] = None) -> None:
+                 memory_dtype: Optional[Union[str, torch.dtype]] = None,
+                 num_frames: Optional[int] = None) -> None:
         from sam2.sam2_video_predictor import _as_dtype
 
+        if num_frames is not None and (isinstance(num_frames, bool) or not isinstance(
+                num_frames, (int, np.integer)) or num_frames < 1):
+            raise ValueError(f"num_frames must be a positive int or None, got {num_frames!r}")
         self.predictor = predictor
         warm_up = getattr(predictor, "warm_up", None)
         if callable(warm_up):  # SAM2VideoPredictorVOS: compile and warm up, as init_state does
@@ -175,7 +180,7 @@ class VideoStream:
         slot.set(0, rgb)
         self._state: Optional[_StreamState] = _StreamState(
             frames=slot,
-            num_frames=None,
+            num_frames=None if num_frames is None else int(num_frames),
             video_height=height,
             video_width=width,
             device=device,
@@ -299,8 +304,8 @@ class VideoStream:
             :class:`StreamMasks` of the new current frame (no objects: ``logits`` ``[0, 1, H, W]``).
 
         Raises:
-            StreamFrameError: not an image, or a size other than the first frame's (the
-                message names the frame); the stream is unchanged and can go on.
+            StreamFrameError: not an image, a size other than the first frame's, or a frame
+                past ``num_frames`` (the message names the frame); the stream is unchanged.
             StreamClosedError: the stream is closed.
         """
         state = self._open_state()
@@ -315,6 +320,9 @@ class VideoStream:
                 f"{where} is {rgb.shape[1]}x{rgb.shape[0]} but the stream's first frame is "
                 f"{state.video_width}x{state.video_height}: every frame of a stream must have "
                 "the same size")
+        if state.num_frames is not None and t >= state.num_frames:
+            raise StreamFrameError(
+                f"{where}: the stream was opened for {state.num_frames} frames (num_frames)")
         self._commit()
         state.frames.set(t, rgb)
         if not state.tracks:

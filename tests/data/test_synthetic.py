@@ -71,8 +71,13 @@ def test_refuses_to_overwrite(tmp_path):
     (target / "keep.txt").write_text("x")
     with pytest.raises(FileExistsError, match="out"):
         write_synthetic_split(target, SyntheticConfig(num_videos=1, num_frames=2, height=16, width=16))
-    write_synthetic_split(target, SyntheticConfig(num_videos=1, num_frames=2, height=16, width=16), overwrite=True)
-    assert not (target / "keep.txt").exists() and (target / "meta.json").is_file()
+    with pytest.raises(FileExistsError, match="holds files not written by the synthetic split writer"):
+        write_synthetic_split(target, SyntheticConfig(num_videos=1, num_frames=2, height=16, width=16), overwrite=True)
+    assert (target / "keep.txt").read_text() == "x"  # someone else's folder is never replaced
+    (target / "keep.txt").unlink()
+    write_synthetic_split(target, SyntheticConfig(num_videos=1, num_frames=2, height=16, width=16))
+    write_synthetic_split(target, SyntheticConfig(num_videos=2, num_frames=2, height=16, width=16), overwrite=True)
+    assert sorted(p.name for p in (target / "JPEGImages").iterdir()) == ["synth0000", "synth0001"]
 
 
 def test_command_line_writes_a_split(tmp_path):

@@ -68,12 +68,14 @@ def test_cli_exit_codes(tmp_path, capsys):
 
 
 @pytest.mark.slow  # the whole demo
-def test_cli_runs_with_a_given_checkpoint(tmp_path, random_ckpt, capsys):
+def test_cli_runs_with_a_given_checkpoint(tmp_path, random_ckpt, capfd):
     tool = _load_tool()
     code = tool.main(["--checkpoint", str(random_ckpt), "--num-videos", "1", "--num-frames", "5",
                       "--output-dir", str(tmp_path / "cli"), "--num-workers", "1", "--no-progress", "--no-pictures"])
     assert code == 0
-    printed = capsys.readouterr().out
+    captured = capfd.readouterr()
+    printed = captured.out
+    assert "%|" not in captured.err and "propagate in video" not in captured.err  # --no-progress: no bar at all
     assert "J&Ḟ_r" in printed and "RCMS off" in printed and "RCMS on (N=4)" in printed
     assert (tmp_path / "cli" / "scores_rcms_on" / "scores.txt").is_file()
     assert not (tmp_path / "cli" / "demo.gif").exists()

@@ -42,7 +42,7 @@ class FakeVideoPredictor:
 
     def propagate_in_video(
         self, state: FakeState, start_frame_idx: Optional[int] = None, max_frame_num_to_track: Optional[int] = None,
-        reverse: bool = False,
+        reverse: bool = False, *, progress: bool = True,
     ) -> Iterator[tuple[int, list[int], torch.Tensor]]:
         assert not reverse
         obj_ids = sorted({o for _, o in state.prompts})

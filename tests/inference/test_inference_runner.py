@@ -236,7 +236,8 @@ class _RevisingPredictor(FakeVideoPredictor):
     def revises_outputs(self, state) -> bool:
         return True
 
-    def propagate_in_video(self, state, start_frame_idx=None, max_frame_num_to_track=None, reverse=False):
+    def propagate_in_video(self, state, start_frame_idx=None, max_frame_num_to_track=None, reverse=False,
+                           progress=True):
         self.last = list(super().propagate_in_video(state, start_frame_idx, max_frame_num_to_track, reverse))
         yield from self.last
 

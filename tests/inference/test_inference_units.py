@@ -109,7 +109,7 @@ def test_object_id_out_of_palette_range():
 def _write_frames(folder: Path, names: list[str]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for n in names:
-        (folder / f"{n}.png").write_bytes(b"png")
+        (folder / f"{n}.png").write_bytes(b"\x89PNG\r\n\x1a\n")  # a PNG signature: resume checks it
 
 
 def test_atomic_video_dir_commit_and_abort(tmp_path):

@@ -2,8 +2,8 @@
 post-processing and RCMS settings reach the model, and checkpoint loading is strict with
 clear errors.
 
-Manifests: ``../shared/reference/sam2.1_hiera_<size>.state_dict.json`` (made by the official
-package, see ``../shared/oracle/make_manifests.py``), looked up by ``tests/parity/seeded_ckpt.py``.
+Manifests: ``tests/parity/manifests/sam2.1_hiera_<size>.state_dict.json`` (made by the official
+package from a random init), looked up by ``tests/parity/seeded_ckpt.py``.
 """
 from __future__ import annotations
 

@@ -34,7 +34,8 @@ Python::
     sd = make_seeded_state_dict("t", 0)             # {key: float32 tensor}
 
 Manifest lookup for a size: explicit ``reference_dir`` argument, else ``$SAM2_REFERENCE_DIR``,
-else ``<checkout>/../shared/reference``, else the copies in ``tests/parity/manifests/``.
+then the copies bundled in ``tests/parity/manifests/`` (all four sizes; nothing outside the
+checkout is read unless asked for).
 """
 from __future__ import annotations
 
@@ -80,11 +81,6 @@ _BASE_EMBEDDINGS = (
 _OBJ_SCORE_HEAD = "sam_mask_decoder.pred_obj_score_head."
 
 
-def _shared_reference_dir() -> Path:
-    # tests/parity/seeded_ckpt.py -> parents[2] is the checkout, parents[3] holds "shared".
-    return Path(__file__).resolve().parents[3] / "shared" / "reference"
-
-
 def find_manifest(size: str, reference_dir: Optional[Union[str, Path]] = None) -> Path:
     """Return the path of the state-dict manifest for model ``size`` (one of ``SIZES``)."""
     if size not in SIZES:
@@ -95,8 +91,6 @@ def find_manifest(size: str, reference_dir: Optional[Union[str, Path]] = None) -
         candidates.append(Path(reference_dir))
     elif os.environ.get("SAM2_REFERENCE_DIR"):
         candidates.append(Path(os.environ["SAM2_REFERENCE_DIR"]))
-    else:
-        candidates.append(_shared_reference_dir())
     candidates.append(_BUNDLED_MANIFESTS)
     for folder in candidates:
         path = folder / name

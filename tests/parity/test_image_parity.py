@@ -228,6 +228,12 @@ def test_seeded_manifest_lookup_falls_back_to_bundled_copy(tmp_path, monkeypatch
     assert seeded_ckpt.find_manifest("b+") == PARITY_DIR / "manifests" / "sam2.1_hiera_b+.state_dict.json"
     with pytest.raises(ValueError, match="unknown model size"):
         seeded_ckpt.find_manifest("xl")
+    # without the variable every size comes from the checkout itself (a fresh clone has no other copy)
+    monkeypatch.delenv("SAM2_REFERENCE_DIR")
+    for size in seeded_ckpt.SIZES:
+        found = seeded_ckpt.find_manifest(size)
+        assert found.parent == PARITY_DIR / "manifests", (size, found)
+        assert seeded_ckpt.load_manifest(found)
     bad = tmp_path / "bad.state_dict.json"
     bad.write_text('{"entries": []}')
     with pytest.raises(ValueError, match="no 'entries'"):

@@ -2,7 +2,8 @@
 
 Same demo model, clip, object and knobs on both sides. Compared: the final masks (the best
 pathway's history, low-res and video-res logits, relative L2 <= 1e-4), per frame and pathway
-the cumulative scores, predicted IoUs and object scores (abs <= 1e-4), and exactly the
+the predicted IoUs and object scores (abs <= 1e-4) and the cumulative scores (relative: see
+:func:`score_close`), and exactly the
 decisions: which pathway each survivor extends, its candidate, the frames every pathway run
 read as spatial memory and as pointers, and the slots of the final pathway.
 """
@@ -16,6 +17,9 @@ from golden_run import DEMO_CKPT, load_golden, rel_l2, replay_golden
 from sam2.video.sam2long import Sam2LongPolicy
 
 TOL = 1e-4
+#: cumulative scores sum a log IoU per frame, so their float noise grows with the video's length
+#: and with low IoUs (large logs): compared relatively, with ``TOL`` as the absolute floor
+SCORE_RTOL = 1e-5
 pytestmark = pytest.mark.slow  # the demo model, 3 pathways on 24 frames: seconds per scenario
 GOLDENS = ["sam2long_square_defaults", "sam2long_square_tuned"]
 
@@ -47,6 +51,17 @@ def test_final_masks(case):
             assert ours["slots"][t] == int(golden["final_pick"][t]), f"{name} frame {t}: final pathway slot"
 
 
+def score_close(ours: float, golden: float) -> bool:
+    """``|ours - golden| <= TOL + SCORE_RTOL * |golden|`` (a cumulative score: a sum over frames)."""
+    return abs(ours - golden) <= TOL + SCORE_RTOL * abs(golden)
+
+
+def test_score_close_is_relative():
+    assert score_close(-250.0 + 2e-3, -250.0)  # 8e-6 relative: float noise of a long sum
+    assert not score_close(-250.0 + 5e-3, -250.0)
+    assert score_close(-0.5 + 9e-5, -0.5) and not score_close(-0.5 + 2e-4, -0.5)  # small: TOL
+
+
 def test_pathway_scores(case):
     name, golden, ours = case
     for t in range(1, golden["meta"]["frames"]):
@@ -55,7 +70,7 @@ def test_pathway_scores(case):
         for i in range(n):
             s = e["survivors"][i]
             where = f"{name} frame {t} slot {i}"
-            assert abs(s["score"] - golden["acc_score"][t, i]) <= TOL, f"{where}: cumulative score"
+            assert score_close(s["score"], golden["acc_score"][t, i]), f"{where}: cumulative score"
             assert abs(s["iou"] - golden["slot_iou"][t, i]) <= TOL, f"{where}: predicted IoU"
             assert abs(s["object_score"] - golden["slot_score"][t, i]) <= TOL, f"{where}: object score"
         for p, run in enumerate(e["runs"]):

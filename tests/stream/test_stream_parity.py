@@ -84,3 +84,29 @@ def test_push_equals_propagate_in_video(clip12, rcms):
         assert stream.state.rcms_records() == records
     # sanity: the masks are not trivially empty
     assert (on[3][0] > 0).any()
+
+
+def test_a_stream_told_its_length_equals_propagate_on_a_short_video(clip12):
+    """12 frames, fewer than the 16 object pointers the model reads: the offline predictor
+    bounds that window by the video's length, a stream by ``num_frames`` when it is given."""
+    from sam2.video.stream import StreamFrameError, open_stream
+
+    folder, frames, masks = clip12
+    _, _, off = _offline(build_instant(["++model.num_maskmem=3"]), folder, masks)
+
+    def streamed(**kwargs):
+        stream = open_stream(build_instant(["++model.num_maskmem=3"]), frames[0], **kwargs)
+        stream.add_mask(1, masks["obj1"][0])
+        ys, xs = masks["obj2"][0].nonzero()
+        stream.add_points(2, [[float(xs.mean()), float(ys.mean())], [2.0, 2.0]], [1, 0])
+        return stream, {f: stream.push(frame).logits.clone() for f, frame in enumerate(frames[1:], start=1)}
+
+    stream, told = streamed(num_frames=len(frames))
+    assert all(torch.equal(told[f], off[f]) for f in off if f > 0)
+    with pytest.raises(StreamFrameError, match="opened for 12 frames"):
+        stream.push(frames[0])
+    _, untold = streamed()
+    assert any(not torch.equal(untold[f], off[f]) for f in off if f > 0)  # the window matters here
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="num_frames"):
+            open_stream(build_instant(), frames[0], num_frames=bad)

@@ -131,6 +131,7 @@ def test_points_and_box_prompts_and_frame_size_change(tmp_path):
     (["--source", "v.mp4", "--out", "o", "--box", "5,5,1,1"], "X1 > X0"),
     (["--source", "v.mp4", "--out", "o", "--mask", "m.png", "--box", "1,1,5,5"], "cannot be combined"),
     (["--source", "v.mp4", "--out", "o", "--box", "1,1,5,5", "--overlay", "o.gif"], ".mp4, .mkv"),
+    (["--source", "v.mp4", "--out", "o", "--points", "1,1", "--obj-id", "300"], "--obj-id 300"),
 ])
 def test_bad_flags(argv, message, capsys):
     tool = _tool()

@@ -22,11 +22,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from sam2.utils.atomic_files import apply_new_file_mode
+
 log = logging.getLogger(__name__)
 
 
 def atomic_torch_save(obj: Any, path: str) -> None:
-    """Write ``obj`` with ``torch.save`` to a temp file in the same folder, then rename."""
+    """Write ``obj`` with ``torch.save`` to a temp file in the same folder, then rename (the file
+    gets the mode the umask gives new files)."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".pt", dir=folder)
@@ -35,6 +38,7 @@ def atomic_torch_save(obj: Any, path: str) -> None:
             torch.save(obj, fh)
             fh.flush()
             os.fsync(fh.fileno())
+        apply_new_file_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

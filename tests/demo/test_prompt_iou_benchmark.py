@@ -1,0 +1,43 @@
+"""benchmarks/prompt_iou.py: where it clicks, which box it gives, and a two-frame run's table."""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("prompt_iou_bench", ROOT / "benchmarks" / "prompt_iou.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_click_is_the_most_interior_pixel_and_box_is_inclusive():
+    bench = _load()
+    mask = np.zeros((20, 30), bool)
+    mask[2:18, 2:8] = True      # a thin bar ...
+    mask[5:16, 10:25] = True    # ... and a thick block: the click goes to the block's middle
+    x, y = bench.interior_point(mask)
+    assert mask[y, x] and 15 <= x <= 19 and 8 <= y <= 12
+    assert bench.bounding_box(mask) == (2, 2, 24, 17)
+    edge = np.zeros((6, 6), bool)
+    edge[0:3, 0:6] = True       # touching the frame border: the border is not the object's edge
+    assert bench.interior_point(edge)[1] == 1
+
+
+def test_two_frame_run_writes_every_row(tmp_path, one_torch_thread, capsys):
+    bench = _load()
+    out = tmp_path / "iou.json"
+    assert bench.main(["--videos", "2", "--image-size", "128", "--device", "cpu", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert set(doc["results"]) == {"SAM2ImagePredictor", "add_new_points_or_box"}
+    for rows in doc["results"].values():
+        for kind in ("click", "box"):
+            assert rows[kind]["objects"] == doc["objects"] > 0
+            assert 0.0 <= rows[kind]["mean_iou"] <= 1.0
+    assert "| SAM2ImagePredictor | click |" in capsys.readouterr().out
