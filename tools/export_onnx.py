@@ -57,6 +57,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     from sam2.build_sam import build_sam2_video_predictor
     from sam2.onnx_export import UnsupportedModelError, export_tracker
+    from sam2.utils.safe_paths import UnsafePathError, check_output_folder, check_outputs_apart
+
+    try:
+        check_output_folder(args.out, "--out")
+        config_file = args.config if Path(args.config).is_file() else None
+        check_outputs_apart({"--out": args.out}, {"--checkpoint": args.checkpoint, "--config": config_file})
+    except UnsafePathError as exc:
+        parser.error(str(exc))
 
     kwargs = {k: getattr(args, k) for k in ("memory_dtype", "num_prev_frames_to_promote", "low_quality_threshold")
               if getattr(args, k) is not None}

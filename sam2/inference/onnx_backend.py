@@ -30,8 +30,9 @@ class OnnxPredictor:
         return f, ids, torch.from_numpy(masks)
 
     def propagate_in_video(self, inference_state: Any, start_frame_idx: Optional[int] = None,
-                           max_frame_num_to_track: Optional[int] = None, reverse: bool = False
-                           ) -> Iterator[Tuple[int, list, torch.Tensor]]:
+                           max_frame_num_to_track: Optional[int] = None, reverse: bool = False,
+                           *, progress: bool = True) -> Iterator[Tuple[int, list, torch.Tensor]]:
+        """As the predictor's; ``progress`` is accepted for the runner (the tracker has no bar)."""
         for f, ids, masks in self.tracker.propagate_in_video(
                 inference_state, start_frame_idx=start_frame_idx,
                 max_frame_num_to_track=max_frame_num_to_track, reverse=reverse):

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from sam2.modeling.sam2_base import _CONFIG_ATTRIBUTES, SAM2Base
+from sam2.utils.atomic_files import atomic_output
 from sam2.onnx_export.graphs import (
     ImageEncoderGraph, MemoryEncoderGraph, PromptGraph, TrackStepGraph, check_exportable,
 )
@@ -145,6 +146,17 @@ def _specs(model: SAM2Base, batch: int = 2, slots: int = 3, ptrs: int = 4, click
     }
 
 
+def _graph_name(path: Path) -> Optional[str]:
+    """``sam2.graph`` of an ONNX file's metadata, or ``None`` (not an exported graph)."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception:  # any unreadable file is "not ours"
+        return None
+    return {p.key: p.value for p in proto.metadata_props}.get("sam2.graph")
+
+
 def _value_shapes(model_proto) -> Tuple[Dict[str, list], Dict[str, list]]:
     def shape(v):
         dims = v.type.tensor_type.shape.dim
@@ -164,23 +176,29 @@ def export_tracker(model: SAM2Base, out_dir: Union[str, Path], config_name: Opti
         model: a ``SAM2VideoPredictor`` (its video settings go into the metadata too).
         out_dir: folder to write the four graphs into (created if missing).
         config_name: the config the model was built from (recorded in the metadata).
-        overwrite: replace graph files already in ``out_dir`` (otherwise an error).
+        overwrite: replace graph files an earlier export wrote in ``out_dir`` (otherwise an
+            error); a file of the same name that is not such a graph is never replaced.
 
     Returns:
         graph name -> written path. Timing and sizes are logged.
 
     Raises:
         UnsupportedModelError: the model has a setting the graphs cannot express (named).
-        FileExistsError: a graph file exists and ``overwrite`` is false.
+        FileExistsError: a graph file exists and ``overwrite`` is false, or a file in the way
+            is not an exported graph.
     """
     import onnx  # the "onnx" extra
 
     check_exportable(model)
     out = Path(out_dir)
     targets = {name: out / fname for name, fname in GRAPH_FILES.items()}
-    existing = [str(p) for p in targets.values() if p.exists()]
+    existing = [p for p in targets.values() if p.exists()]
     if existing and not overwrite:
-        raise FileExistsError(f"graph files already exist (pass overwrite=True / --overwrite): {', '.join(existing)}")
+        raise FileExistsError("graph files already exist (pass overwrite=True / --overwrite): "
+                              + ", ".join(str(p) for p in existing))
+    for name, path in targets.items():  # overwrite replaces only graphs an export wrote
+        if path.exists() and _graph_name(path) != name:
+            raise FileExistsError(f"{path} exists and is not an exported {name!r} graph; it is left as it is")
     out.mkdir(parents=True, exist_ok=True)
     was_training = model.training
     model.eval()
@@ -210,7 +228,8 @@ def export_tracker(model: SAM2Base, out_dir: Union[str, Path], config_name: Opti
                 entry = proto.metadata_props.add()
                 entry.key, entry.value = key, value
             onnx.checker.check_model(proto)
-            onnx.save(proto, str(targets[name]))
+            with atomic_output(targets[name]) as tmp:
+                onnx.save(proto, tmp)
             logger.info("exported %s to %s in %.1f s (%.1f MB)", name, targets[name],
                         time.perf_counter() - start, targets[name].stat().st_size / 1e6)
     finally:

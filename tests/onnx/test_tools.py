@@ -30,8 +30,15 @@ def test_export_tool_writes_graphs_and_refuses_to_overwrite(tmp_path, capsys):
     assert "wrote 4 graphs" in capsys.readouterr().out
     assert tool.main(["--config", DEMO_CONFIG, "--checkpoint", str(DEMO_CKPT), "--out", str(out)]) == 1
     assert "already exist" in capsys.readouterr().err
+    assert tool.main(["--config", DEMO_CONFIG, "--checkpoint", str(DEMO_CKPT), "--out", str(out), "--overwrite"]) == 0
+    (out / "track_step.onnx").write_bytes(b"someone else's file")
+    assert tool.main(["--config", DEMO_CONFIG, "--checkpoint", str(DEMO_CKPT), "--out", str(out), "--overwrite"]) == 1
+    assert (out / "track_step.onnx").read_bytes() == b"someone else's file"  # never replaced
     with pytest.raises(SystemExit) as exc:
         tool.main(["--config", DEMO_CONFIG, "--checkpoint", str(tmp_path / "none.pt"), "--out", str(out)])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:  # the output may not hold an input
+        tool.main(["--config", DEMO_CONFIG, "--checkpoint", str(DEMO_CKPT), "--out", str(DEMO_CKPT.parent)])
     assert exc.value.code == 2
 
 
