@@ -25,21 +25,21 @@ def _load(name: str):
 def test_export_tool_writes_graphs_and_refuses_to_overwrite(tmp_path, capsys):
     tool = _load("export_onnx")
     out = tmp_path / "graphs"
-    assert tool.main(["--config", DEMO_CONFIG, "--checkpoint", str(DEMO_CKPT), "--out", str(out)]) == 0
+    model = ["--config", DEMO_CONFIG, "--checkpoint", str(DEMO_CKPT)]
+    assert tool.cli.run_main(tool.main, [*model, "--output", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(GRAPH_FILES.values())
     assert "wrote 4 graphs" in capsys.readouterr().out
-    assert tool.main(["--config", DEMO_CONFIG, "--checkpoint", str(DEMO_CKPT), "--out", str(out)]) == 1
+    assert tool.cli.run_main(tool.main, [*model, "--out", str(out)]) == 1
     assert "already exist" in capsys.readouterr().err
-    assert tool.main(["--config", DEMO_CONFIG, "--checkpoint", str(DEMO_CKPT), "--out", str(out), "--overwrite"]) == 0
+    assert tool.cli.run_main(tool.main, [*model, "--output", str(out), "--overwrite"]) == 0
     (out / "track_step.onnx").write_bytes(b"someone else's file")
-    assert tool.main(["--config", DEMO_CONFIG, "--checkpoint", str(DEMO_CKPT), "--out", str(out), "--overwrite"]) == 1
+    assert tool.cli.run_main(tool.main, [*model, "--output", str(out), "--overwrite"]) == 1
     assert (out / "track_step.onnx").read_bytes() == b"someone else's file"  # never replaced
-    with pytest.raises(SystemExit) as exc:
-        tool.main(["--config", DEMO_CONFIG, "--checkpoint", str(tmp_path / "none.pt"), "--out", str(out)])
-    assert exc.value.code == 2
-    with pytest.raises(SystemExit) as exc:  # the output may not hold an input
-        tool.main(["--config", DEMO_CONFIG, "--checkpoint", str(DEMO_CKPT), "--out", str(DEMO_CKPT.parent)])
-    assert exc.value.code == 2
+    missing = ["--config", DEMO_CONFIG, "--checkpoint", str(tmp_path / "none.pt"), "--output", str(out)]
+    assert tool.cli.run_main(tool.main, missing) == 2
+    assert "none.pt" in capsys.readouterr().err
+    # the output may not hold an input
+    assert tool.cli.run_main(tool.main, [*model, "--output", str(DEMO_CKPT.parent)]) == 2
 
 
 def _run_tool(split: Path, out: Path, *extra: str) -> int:
