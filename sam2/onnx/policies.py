@@ -145,7 +145,7 @@ def make_policy(name: Optional[str], rcms: Mapping[str, Any]) -> PlainPolicy:
         return PlainPolicy()
     if name == "rcms":
         params: Dict[str, Any] = {k: rcms[k] for k in ("rearm_after_present_frames", "max_promoted_frames") if k in rcms}
-        return RcmsPolicy(n, float(rcms.get("low_quality_threshold", 0.5)), **params)
+        return RcmsPolicy(n, float(rcms.get("low_quality_threshold", 0.6)), **params)  # published tau
     why = _WHY_NOT.get(str(name).split("+")[0])
     raise ValueError(f"memory_policy={name!r} is not available in the ONNX tracker"
                      + (f": {why}" if why else f"; supported: {', '.join(SUPPORTED_POLICIES)}"))
