@@ -21,6 +21,10 @@ Meaning of the flags (as in the official tool):
 * ``--apply_postprocessing``: SAM 2 post-processing (hole filling, stability fallback);
 * ``--use_vos_optimized_video_predictor``: the compiled predictor (CUDA).
 
+``--backend onnx --onnx_dir DIR`` runs the graphs exported by ``tools/export_onnx.py`` with ONNX
+Runtime on the CPU instead (``--sam2_cfg`` / ``--sam2_checkpoint`` are then unused; needs
+``pip install "sam2-rcms[onnx]"``).
+
 One process on one device (the first GPU when there is one, else the CPU); every listed video is
 recomputed and its folder replaced. The model's RCMS setting comes from the config (the stock
 SAM 2 / SAM 2.1 configs: off) unless ``--num_prev_frames_to_promote`` is given. For several
@@ -56,10 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_official_flags(p, num_prev_frames_to_promote=None, low_quality_threshold=None,
                        rcms_default_source="the config's value")
+    p.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                   help="torch: the PyTorch predictor; onnx: the exported graphs of --onnx_dir")
+    p.add_argument("--onnx_dir", default=None, help="graphs written by tools/export_onnx.py (--backend onnx)")
     return p
 
 
 def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.backend == "onnx":
+        if not args.onnx_dir or not os.path.isdir(args.onnx_dir):
+            parser.error(f"--backend onnx needs --onnx_dir with the exported graphs (got {args.onnx_dir!r})")
+        args.sam2_checkpoint = None  # the model comes from the graphs
+    elif args.onnx_dir:
+        parser.error("--onnx_dir is only used with --backend onnx")
     check_official_paths(parser, args)
 
 
@@ -78,11 +91,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     _check_args(parser, args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not args.sam2_checkpoint:
+    factory = None
+    if args.backend == "onnx":
+        from sam2.inference.onnx_backend import onnx_predictor_factory
+
+        try:
+            factory = onnx_predictor_factory(args.onnx_dir)
+        except ImportError as exc:
+            parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    elif not args.sam2_checkpoint:
         logger.warning("no --sam2_checkpoint: the model keeps its random initial weights")
     logger.info("prompts: %s", "every available input mask" if args.use_all_masks else "the first annotated frame")
     try:
-        summary = run_inference(options_from_args(args))
+        summary = run_inference(options_from_args(args), predictor_factory=factory)
     except (DataFormatError, FileNotFoundError, NotADirectoryError, OutputLockedError, UnsafePathError) as exc:  # unusable split / output
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     for line in summary.failure_lines():

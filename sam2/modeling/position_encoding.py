@@ -25,6 +25,7 @@ __all__ = [
     "compute_axial_cis",
     "rotate_pairs",
     "rotate_complex",
+    "rotate_pairs_real",
     "apply_rotary_enc",
 ]
 
@@ -253,6 +254,20 @@ def rotate_pairs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
         ``[..., N, D]`` in the dtype of ``x`` (computed in float32).
     """
     return rotate_complex(x, torch.complex(cos.float(), sin.float()))
+
+
+def rotate_pairs_real(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """:func:`rotate_pairs` in real arithmetic only (no complex tensors), for graph export.
+
+    ``(a, b) -> (a * cos - b * sin, a * sin + b * cos)`` on consecutive channel pairs of ``x``
+    ``[..., N, D]`` with ``cos``/``sin`` ``[N, D/2]``; computed in float32, returned in the
+    dtype of ``x``.
+    """
+    pairs = x.float().unflatten(-1, (-1, 2))  # shape-agnostic, so traced graphs keep dynamic axes
+    a, b = pairs[..., 0], pairs[..., 1]
+    cos, sin = cos.float(), sin.float()
+    rotated = torch.stack((a * cos - b * sin, a * sin + b * cos), dim=-1)
+    return rotated.flatten(-2).to(x.dtype)
 
 
 def apply_rotary_enc(

@@ -30,6 +30,7 @@ TOOLS = {
     "tools/score.py": ("--output", "--no-progress"),
     "tools/make_synthetic_mose.py": ("--output", "--no-progress"),
     "tools/vos_inference_ddp.py": ("--no-progress",),
+    "tools/export_onnx.py": ("--output", "--config", "--checkpoint", "--model"),
     "examples/image_predictor.py": ("--output", "--device", "--config", "--checkpoint", "--model"),
     "examples/video_predictor.py": ("--output", "--no-progress", "--device", "--config", "--checkpoint", "--model"),
     "examples/automatic_mask_generator.py": ("--output", "--device", "--config", "--checkpoint", "--model"),

@@ -323,7 +323,8 @@ class Hiera(nn.Module):
         height, width = int(hw[0]), int(hw[1])
         background = F.interpolate(self.pos_embed, size=(height, width), mode="bicubic")
         win = self.pos_embed_window.shape[-1]
-        reps = (-(-height // win), -(-width // win))
+        # ceil division on non-negative sizes (traced graphs divide integers towards zero)
+        reps = ((height + win - 1) // win, (width + win - 1) // win)
         tiled = self.pos_embed_window.repeat(1, 1, reps[0], reps[1])[..., :height, :width]
         return (background + tiled).permute(0, 2, 3, 1)
 

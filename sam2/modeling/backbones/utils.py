@@ -12,8 +12,9 @@ from torch import nn
 
 
 def _padded_extent(size: int, window: int) -> int:
-    """Smallest multiple of ``window`` that is >= ``size``."""
-    return -(-size // window) * window
+    """Smallest multiple of ``window`` that is >= ``size`` (``size >= 0``; written without
+    negative floor division, which traced graphs would round towards zero)."""
+    return (size + window - 1) // window * window
 
 
 def window_partition(
@@ -37,9 +38,12 @@ def window_partition(
             # F.pad pads the last dims first: (C_lo, C_hi, W_lo, W_hi, H_lo, H_hi)
             x = F.pad(x, (0, 0, 0, wp - width, 0, hp - height))
         else:
-            padded = fill.to(x.dtype).expand(batch, hp, wp, chans).clone()
-            padded[:, :height, :width] = x
-            x = padded
+            # concatenation, not slice assignment: the same copy, and it exports to ONNX
+            fill = fill.to(x.dtype)
+            if wp > width:
+                x = torch.cat((x, fill.expand(batch, height, wp - width, chans)), dim=2)
+            if hp > height:
+                x = torch.cat((x, fill.expand(batch, hp - height, wp, chans)), dim=1)
     rows, cols = hp // window_size, wp // window_size
     grid = x.reshape(batch, rows, window_size, cols, window_size, chans)
     windows = grid.transpose(2, 3).reshape(batch * rows * cols, window_size, window_size, chans)

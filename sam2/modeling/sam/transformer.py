@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sam2.modeling.position_encoding import axial_rope_angles, rotate_complex
+from sam2.modeling.position_encoding import axial_rope_angles, rotate_complex, rotate_pairs_real
 from sam2.modeling.sam2_utils import MLP
 
 __all__ = ["Attention", "RoPEAttention", "TwoWayAttentionBlock", "TwoWayTransformer"]
@@ -136,6 +136,25 @@ class RoPEAttention(Attention):
             self._rotations[key] = table
         return table
 
+    def _rotate(self, x: Tensor, num_tokens: int, repeats: int = 1) -> Tensor:
+        """Rotate ``x`` ``[B, heads, num_tokens * repeats, head_dim]`` by the map's RoPE table.
+
+        Eager runs multiply by the cached complex table; while a graph is being traced (ONNX
+        export), which has no complex numbers, the same rotation is written with real cos/sin
+        tables (:func:`~sam2.modeling.position_encoding.rotate_pairs_real`).
+        """
+        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+            width, height = self.feat_sizes
+            if width * height == num_tokens and self.rope_cos.dtype == torch.float32:
+                cos, sin = self.rope_cos, self.rope_sin
+            else:
+                side = math.isqrt(num_tokens)
+                cos, sin = self._tables_for(side, side, x.device)
+            if repeats > 1:
+                cos, sin = cos.repeat(repeats, 1), sin.repeat(repeats, 1)
+            return rotate_pairs_real(x, cos, sin)
+        return rotate_complex(x, self._rotation(num_tokens, x.device, repeats))
+
     def forward(self, q: Tensor, k: Tensor, v: Tensor, num_k_exclude_rope: int = 0) -> Tensor:
         """Queries ``[B, Nq, C]``; keys/values ``[B, Nk, kv_in_dim]`` -> ``[B, Nq, C]``.
 
@@ -143,7 +162,7 @@ class RoPEAttention(Attention):
         """
         q, k, v = self._project(q, k, v)
         n_q = q.shape[-2]
-        q = rotate_complex(q, self._rotation(n_q, q.device))
+        q = self._rotate(q, n_q)
 
         n_rot = k.shape[-2] - num_k_exclude_rope
         if n_rot > 0:
@@ -152,7 +171,7 @@ class RoPEAttention(Attention):
                     f"RoPEAttention: {n_rot} rotated keys for {n_q} queries "
                     f"(rope_k_repeat={self.rope_k_repeat})"
                 )
-            rotated = rotate_complex(k[:, :, :n_rot], self._rotation(n_q, k.device, n_rot // n_q))
+            rotated = self._rotate(k[:, :, :n_rot], n_q, n_rot // n_q)
             k = torch.cat((rotated, k[:, :, n_rot:]), dim=2) if num_k_exclude_rope > 0 else rotated
         return self._attend(q, k, v)
 
