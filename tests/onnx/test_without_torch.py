@@ -56,12 +56,13 @@ def test_tracking_works_where_torch_cannot_be_imported(demo_graphs, held_out_spl
     assert report["torch_loaded"] is False
     assert report["obj_ids"] == [1, 2]
     assert report["frames"] == list(range(len(list(video.iterdir()))))
-    # the same calls in this (torch-enabled) process give the same masks
+    # the same calls in this (torch-enabled) process give the same masks (to float noise: the
+    # two processes may run NumPy's BLAS with different thread counts)
     tracker = OnnxVideoTracker(demo_graphs, intra_op_threads=1)
     state = tracker.init_state(str(video))
     tracker.add_new_mask(state, 0, 1, ann == first_id)
     tracker.add_new_points_or_box(state, 2, 2, points=[[20, 30]], labels=[1])
     out = np.load(tmp_path / "out.npz")
     for frame_idx, _, masks in tracker.propagate_in_video(state):
-        np.testing.assert_array_equal(out[str(frame_idx)], masks)
+        np.testing.assert_allclose(out[str(frame_idx)], masks, rtol=1e-5, atol=1e-4)
     assert sum(int((out[k][0] > 0).sum()) for k in out.files) > 100  # object 1 is tracked
