@@ -10,21 +10,21 @@ Typical use::
 
 Design (see ``docs/video_predictor.md``):
 
-* The state is typed (:class:`~sam2.video.state.InferenceState`): a lazy frame source, one
-  :class:`~sam2.video.state.ObjectTrack` per object with its own
-  :class:`~sam2.video.memory_bank.MemoryBank`, a small feature cache.
+* The state is typed (:class:`~sam2.video.tracking.state.InferenceState`): a lazy frame source, one
+  :class:`~sam2.video.tracking.state.ObjectTrack` per object with its own
+  :class:`~sam2.video.memory.memory_bank.MemoryBank`, a small feature cache.
 * :meth:`SAM2VideoPredictor.track_frame` is the per-frame step (every object on one frame,
-  :mod:`sam2.video.frame_step`); :meth:`SAM2VideoPredictor.propagate_in_video` is a loop
+  :mod:`sam2.video.tracking.frame_step`); :meth:`SAM2VideoPredictor.propagate_in_video` is a loop
   over it. Prompts and tracking share one inference path.
-* The memory policy (:mod:`sam2.video.policies`: plain SAM2.1, RCMS in :mod:`sam2.video.rcms`)
+* The memory policy (:mod:`sam2.video.policies`: plain SAM2.1, RCMS in :mod:`sam2.video.policies.rcms`)
   is called at one point of that step, for every object on every tracked frame, before the
   frame is memory-encoded and stored.
 * Memory features are stored as bfloat16 by default (as the official predictor does); set
   ``memory_dtype="float32"`` to keep them in full precision.
 
 Settings (the memory policy, ``memory_dtype``, ``batch_objects``) are one
-:class:`~sam2.video.settings.VideoSettings` value, resolved once by
-:func:`~sam2.video.settings.resolve_video_settings`: ``build_sam2_video_predictor`` resolves
+:class:`~sam2.video.tracking.settings.VideoSettings` value, resolved once by
+:func:`~sam2.video.tracking.settings.resolve_video_settings`: ``build_sam2_video_predictor`` resolves
 it from the model config's blocks and its arguments and passes ``settings=``; the
 constructor's separate keyword arguments go through the same function.
 """
@@ -40,13 +40,13 @@ from tqdm import tqdm
 from sam2.modeling.sam2_base import SAM2Base
 from sam2.modeling.track_types import PointInputs
 from sam2.utils.prompt_checks import check_integer, check_mask, check_obj_id
-from sam2.video.frame_source import open_frame_source
-from sam2.video.frame_step import MISSING_OBJECT_LOGIT, FrameStepMixin
-from sam2.video.memory_bank import EVICTION_MODES, MemoryBank
+from sam2.video.sources.frame_source import open_frame_source
+from sam2.video.tracking.frame_step import MISSING_OBJECT_LOGIT, FrameStepMixin
+from sam2.video.memory.memory_bank import EVICTION_MODES, MemoryBank
 from sam2.video.policies import MemoryPolicy, PolicySpec
-from sam2.video.prompts import ArrayLike, PromptError, assemble_clicks
-from sam2.video.settings import VideoSettings, as_memory_dtype, resolve_video_settings
-from sam2.video.state import FeatureCache, InferenceState, ObjectTrack, UnknownObjectError
+from sam2.video.tracking.prompts import ArrayLike, PromptError, assemble_clicks
+from sam2.video.tracking.settings import VideoSettings, as_memory_dtype, resolve_video_settings
+from sam2.video.tracking.state import FeatureCache, InferenceState, ObjectTrack, UnknownObjectError
 
 logger = logging.getLogger(__name__)
 
@@ -67,16 +67,16 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
         clear_non_cond_mem_around_input: drop an object's tracked memory around its prompts.
         add_all_frames_to_correct_as_cond: make corrected (already tracked) frames
             conditioning frames too.
-        settings: the resolved :class:`~sam2.video.settings.VideoSettings` (memory policy,
+        settings: the resolved :class:`~sam2.video.tracking.settings.VideoSettings` (memory policy,
             memory dtype, batching); ``build_sam2_video_predictor`` passes them, resolved from
             the config's blocks and its arguments. Without it, the keyword arguments below
-            are resolved by the same function (:func:`~sam2.video.settings.resolve_video_settings`).
+            are resolved by the same function (:func:`~sam2.video.tracking.settings.resolve_video_settings`).
         memory_policy: a registered policy name (``"sam2.1"``, ``"rcms"``, see
             :func:`sam2.video.policies.make_policy`), ``{"name": ..., "params": {...}}`` or a
             :class:`~sam2.video.policies.MemoryPolicy`. ``None``: plain SAM2.1.
         num_prev_frames_to_promote, low_quality_threshold, rearm_after_present_frames,
         max_promoted_frames: parameters of the policy's ``rcms`` member (``N``, ``tau``,
-            re-arming, cap; see :class:`~sam2.video.rcms.RCMSPolicy`). Without
+            re-arming, cap; see :class:`~sam2.video.policies.rcms.RCMSPolicy`). Without
             ``memory_policy``, a positive ``num_prev_frames_to_promote`` selects RCMS.
         memory_dtype: dtype of stored memory features (``"bfloat16"`` like the official
             predictor, or ``"float32"``); ``init_state`` can override it per video.
@@ -157,7 +157,7 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
 
         Frames are read lazily. ``async_loading_frames`` decodes upcoming frames in a
         background thread. ``memory_eviction`` says what happens to memory no propagation
-        reads any more (:mod:`sam2.video.memory_bank`): ``"offload"`` (default) moves it to
+        reads any more (:mod:`sam2.video.memory.memory_bank`): ``"offload"`` (default) moves it to
         the host, where corrections and later propagations read it back (device memory flat,
         results of the official predictor); ``"drop"`` deletes it (memory flat everywhere; a
         correction that needs it raises); ``"off"`` keeps everything on the device like the
@@ -193,7 +193,7 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
         ``memory_dtype`` overrides it) and memory policy.
 
         Args:
-            frames: the frame source (:class:`~sam2.video.frame_source.FrameSource`).
+            frames: the frame source (:class:`~sam2.video.sources.frame_source.FrameSource`).
             num_frames: video length (``None`` for a stream).
             video_height, video_width: frame size in pixels.
             memory_eviction: ``"offload"``, ``"drop"`` or ``"off"`` (see :meth:`init_state`).
@@ -220,10 +220,10 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
     def open_stream(self, first_frame, *, offload_state_to_cpu: bool = False,
                     memory_dtype: Optional[Union[str, torch.dtype]] = None):
         """Start tracking live frames from ``first_frame`` (``[H, W, 3]`` uint8, PIL image or
-        tensor): returns a :class:`~sam2.video.stream.VideoStream` (prompts on its current
+        tensor): returns a :class:`~sam2.video.tracking.stream.VideoStream` (prompts on its current
         frame, ``push(frame)`` for every next frame, ``close()``). No video length, no
         look-ahead; the same per-frame step as :meth:`propagate_in_video`."""
-        from sam2.video.stream import VideoStream
+        from sam2.video.tracking.stream import VideoStream
 
         return VideoStream(self, first_frame, offload_state_to_cpu=offload_state_to_cpu,
                            memory_dtype=memory_dtype)
@@ -474,7 +474,7 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
                       ) -> Iterator[Tuple[int, List[int], torch.Tensor]]:
         """``(frame_idx, obj_ids, video_res_masks [num_objects, 1, H, W])`` for every frame of
         the last propagation, with each object's final prediction: the history of its best
-        memory hypothesis (policies with hypotheses, see :mod:`sam2.video.hypotheses`), else
+        memory hypothesis (policies with hypotheses, see :mod:`sam2.video.memory.hypotheses`), else
         what its memory holds (:data:`MISSING_OBJECT_LOGIT` where nothing is kept). Write
         these instead of the yielded masks when :meth:`revises_outputs` says so."""
         state = inference_state

@@ -87,7 +87,7 @@ def parse_policy_opts(items: Sequence[str]) -> dict:
 def options_from_args(args: argparse.Namespace) -> InferenceOptions:
     switch = args.num_prev_frames_to_promote
     if switch is None and args.memory_policy is None:
-        from sam2.video.rcms import PUBLISHED_N
+        from sam2.video.policies.rcms import PUBLISHED_N
 
         switch = PUBLISHED_N
     return InferenceOptions.from_args(

@@ -1,7 +1,7 @@
 """Which files of a video folder are its frames, and in which order: the one set of rules.
 
 Used by the split reader (:class:`sam2.data.mose_layout.MoseSplit`), the video predictor's
-frame reader (:mod:`sam2.video.frame_source`), the evaluator and the demo, so a folder one of
+frame reader (:mod:`sam2.video.sources.frame_source`), the evaluator and the demo, so a folder one of
 them accepts is read the same way by all of them.
 
 Rules:

@@ -60,7 +60,7 @@ class DemoSettings:
             only from the held-out photographs, :data:`sam2.data.photo_library.VAL_PHOTOS`).
         seed: seed of the held-out split (must differ from the training split's).
         num_prev_frames_to_promote, low_quality_threshold: RCMS settings of the "on" run;
-            ``None`` takes :class:`~sam2.video.rcms.RCMSPolicy`'s published defaults.
+            ``None`` takes :class:`~sam2.video.policies.rcms.RCMSPolicy`'s published defaults.
         num_workers: CPU inference processes (each gets cores / num_workers threads; two
             single-threaded workers are much faster than one two-threaded one on a busy machine).
         show_progress: tqdm bars.
@@ -97,7 +97,7 @@ class DemoSettings:
 
     def rcms_on_policy(self) -> dict:
         """The ``memory_policy`` spec of the RCMS-on run: ``rcms`` with the N and tau given
-        (unset ones take :class:`~sam2.video.rcms.RCMSPolicy`'s published defaults)."""
+        (unset ones take :class:`~sam2.video.policies.rcms.RCMSPolicy`'s published defaults)."""
         params = {"num_prev_frames_to_promote": self.num_prev_frames_to_promote,
                   "low_quality_threshold": self.low_quality_threshold}
         return {"name": "rcms", "params": {k: v for k, v in params.items() if v is not None}}

@@ -9,12 +9,12 @@ import torch
 import torch.nn.functional as F
 
 from sam2.evaluation.segments import ObjectScore
-from sam2.video.composed import ComposedPolicy
-from sam2.video.dam4sam import Dam4SamCore, largest_component, mask_bounds, rectangle_overlap
+from sam2.video.policies.composed import ComposedPolicy
+from sam2.video.policies.dam4sam import Dam4SamCore, largest_component, mask_bounds, rectangle_overlap
 from sam2.video.policies import resolve_policy
-from sam2.video.rcms import RCMSPolicy
-from sam2.video.sam2long import Sam2LongPolicy, _Pair, rank_scales, select_pathways
-from sam2.video.samurai import (BoxKalmanFilter, SamuraiPolicy, box_to_measurement, candidate_boxes,
+from sam2.video.policies.rcms import RCMSPolicy
+from sam2.video.policies.sam2long import Sam2LongPolicy, _Pair, rank_scales, select_pathways
+from sam2.video.policies.samurai import (BoxKalmanFilter, SamuraiPolicy, box_to_measurement, candidate_boxes,
                                 motion_iou, state_to_box)
 
 RCMS = {"num_prev_frames_to_promote": 4, "low_quality_threshold": 0.6}

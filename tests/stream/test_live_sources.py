@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from sam2.video.live_sources import (
+from sam2.video.sources.live_sources import (
     AVSource, CorruptFrameError, FrameSizeError, ImageFolderSource, IteratorSource,
     LiveSourceError, MissingExtraError, as_rgb_uint8, camera_target, open_live_source,
     parse_source_spec,

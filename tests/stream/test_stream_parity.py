@@ -89,7 +89,7 @@ def test_push_equals_propagate_in_video(clip12, rcms):
 def test_a_stream_told_its_length_equals_propagate_on_a_short_video(clip12):
     """12 frames, fewer than the 16 object pointers the model reads: the offline predictor
     bounds that window by the video's length, a stream by ``num_frames`` when it is given."""
-    from sam2.video.stream import StreamFrameError, open_stream
+    from sam2.video.tracking.stream import StreamFrameError, open_stream
 
     folder, frames, masks = clip12
     _, _, off = _offline(build_instant(["++model.num_maskmem=3"]), folder, masks)

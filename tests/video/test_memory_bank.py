@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from sam2.modeling.track_types import FrameOutput
-from sam2.video.memory_bank import MemoryBank, ReadWindow
+from sam2.video.memory.memory_bank import MemoryBank, ReadWindow
 
 
 def _out(value: float = 1.0) -> FrameOutput:

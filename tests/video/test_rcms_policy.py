@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from sam2.modeling.track_types import FrameOutput
-from sam2.video.memory_bank import MemoryBank, ReadWindow
+from sam2.video.memory.memory_bank import MemoryBank, ReadWindow
 from sam2.video.policies import FrameDecision, PlainSAM2Policy
-from sam2.video.rcms import NO_QUALITY, RCMSPolicy, mask_quality
+from sam2.utils.mask_quality import NO_QUALITY, mask_quality
+from sam2.video.policies.rcms import RCMSPolicy
 
 
 def _frame(score: float, iou: float = 1.0, logit: float = 4.0, empty: bool = False) -> FrameOutput:

@@ -9,10 +9,10 @@ import torch
 
 from sam2.build_sam import build_sam2_video_predictor
 from sam2.sam2_video_predictor import PromptError, SAM2VideoPredictor
-from sam2.video.frame_source import FrameReadError
+from sam2.video.sources.frame_source import FrameReadError
 from sam2.video.policies import PlainSAM2Policy
-from sam2.video.rcms import RCMSPolicy
-from sam2.video.state import InferenceState
+from sam2.video.policies.rcms import RCMSPolicy
+from sam2.video.tracking.state import InferenceState
 from scripted_outputs import script_outputs
 
 INSTANT = "configs/sam2.1/sam2.1_hiera_instant.yaml"

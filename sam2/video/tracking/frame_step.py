@@ -25,9 +25,9 @@ from sam2.modeling.track_types import FrameOutput, MaskCandidates, PointInputs, 
 from sam2.utils.constants import MISSING_OBJECT_LOGIT
 from sam2.utils.mask_quality import mask_quality
 from sam2.utils.misc import fill_holes_in_mask_scores
-from sam2.video.hypotheses import Hypothesis
+from sam2.video.memory.hypotheses import Hypothesis
 from sam2.video.policies import FrameDecision
-from sam2.video.state import FrameFeatures, InferenceState, ObjectTrack
+from sam2.video.tracking.state import FrameFeatures, InferenceState, ObjectTrack
 
 __all__ = ["FrameStepMixin", "Inferred", "MISSING_OBJECT_LOGIT"]
 
@@ -322,7 +322,7 @@ class FrameStepMixin:
     def _track_hypotheses(self, state: InferenceState, track: ObjectTrack, frame_idx: int,
                           reverse: bool) -> torch.Tensor:
         """Track one object under each of its live memory hypotheses (see
-        :mod:`sam2.video.hypotheses`): run every distinct memory once, show all candidates to
+        :mod:`sam2.video.memory.hypotheses`): run every distinct memory once, show all candidates to
         the policy hook, encode and store each surviving (hypothesis, candidate) as a variant
         of the frame, and make the survivors the live hypotheses.
 

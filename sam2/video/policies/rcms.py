@@ -38,9 +38,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from sam2.modeling.track_types import FrameOutput
-from sam2.utils.mask_quality import NO_QUALITY, mask_quality  # noqa: F401  (re-exported)
-from sam2.video.memory_bank import MemoryBank
-from sam2.video.policies import FrameDecision, MemoryPolicy
+from sam2.video.memory.memory_bank import MemoryBank
+from sam2.video.policies.base import FrameDecision, MemoryPolicy
 
 logger = logging.getLogger(__name__)
 

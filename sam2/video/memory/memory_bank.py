@@ -35,7 +35,7 @@ import torch
 
 from sam2.modeling.read_window import ReadWindow
 from sam2.modeling.track_types import FrameOutput, TrackMemory
-from sam2.video.hypotheses import HypothesisSet
+from sam2.video.memory.hypotheses import HypothesisSet
 
 __all__ = ["MemoryBank", "ReadWindow", "EVICTION_MODES"]
 
@@ -106,7 +106,7 @@ class MemoryBank:
         """Store ``out`` as frame ``frame_idx``'s conditioning or tracked output.
 
         ``variants``: the outputs of every memory hypothesis kept on this tracked frame
-        (``variants[0]`` is ``out``; see :mod:`sam2.video.hypotheses`)."""
+        (``variants[0]`` is ``out``; see :mod:`sam2.video.memory.hypotheses`)."""
         self.offloaded.discard(frame_idx)
         self.memory.variants.pop(frame_idx, None)
         if variants is not None and not is_cond:

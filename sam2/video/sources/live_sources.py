@@ -1,6 +1,6 @@
 """Live frame sources for streaming: frames one by one, in arrival order, length unknown.
 
-Unlike :mod:`sam2.video.frame_source` (random access to a finished video), a live source is
+Unlike :mod:`sam2.video.sources.frame_source` (random access to a finished video), a live source is
 an iterator of :class:`LiveFrame` (RGB ``[H, W, 3]`` uint8 at the source's resolution) read
 once, front to back:
 
@@ -24,7 +24,7 @@ once, front to back:
 
 Frame indices count every frame the source produced, skipped ones included, so a skipped
 frame leaves a gap in :attr:`LiveFrame.index`. The reader thread and bounded buffer that sit
-between a source and the tracker are in :mod:`sam2.video.live_feed`.
+between a source and the tracker are in :mod:`sam2.video.sources.live_feed`.
 """
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def require_av(purpose: str):
 def av_frame_rgb(frame: Any) -> np.ndarray:
     """``[H, W, 3]`` uint8 RGB of a decoded PyAV video frame (FFmpeg's conversion to
     ``rgb24``): the one conversion of every reader of video files (:class:`AVSource`,
-    :class:`sam2.video.frame_source.VideoFileSource`), so a lossy video gives the same pixels
+    :class:`sam2.video.sources.frame_source.VideoFileSource`), so a lossy video gives the same pixels
     whichever reads it."""
     return frame.to_ndarray(format="rgb24")
 
