@@ -212,7 +212,7 @@ class OverlayWriter:
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    from sam2.data.mose_layout import atomic_write_bytes
+    from sam2.utils.atomic_files import atomic_write_bytes
 
     atomic_write_bytes(path, (json.dumps(payload, indent=2) + "\n").encode())
 
@@ -333,7 +333,7 @@ def _run_locked(args: argparse.Namespace, source=None) -> int:
     from tqdm import tqdm
 
     from sam2.data.mose_layout import write_palette_png
-    from sam2.demo.visualize import overlay_ids
+    from sam2.data.palette import overlay_ids
     from sam2.inference.masks import resolve_labels
     from sam2.video.sources.live_feed import FrameFeed
     from sam2.video.sources.live_sources import LiveSourceError, MissingExtraError, open_live_source

@@ -62,8 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--zip", dest="zip_path", default=None, help="also pack the submission into this zip")
     p.add_argument("--seed", type=int, default=0, help="torch seed set before each video")
     p.add_argument(
-        "--rcms_record_dir", default=None,
-        help="also write <dir>/<video>.json: per object, what the memory policy did (RCMS: trigger frame, promoted frames, qualities)",
+        "--policy_record_dir", "--rcms_record_dir", dest="policy_record_dir", default=None,
+        help="also write <dir>/<video>.json: per object, what the memory policy did (RCMS: trigger frame, "
+             "promoted frames, qualities); --rcms_record_dir is an older name of this flag",
     )
     cli.add_progress_flag(p)
     return p
@@ -99,7 +100,7 @@ def options_from_args(args: argparse.Namespace) -> InferenceOptions:
         num_workers=args.num_workers,
         zip_path=None if args.zip_path is None else Path(args.zip_path),
         seed=args.seed,
-        rcms_record_dir=None if args.rcms_record_dir is None else Path(args.rcms_record_dir),
+        policy_record_dir=None if args.policy_record_dir is None else Path(args.policy_record_dir),
         show_progress=_BARS_WANTED and not args.no_progress,
     )
 

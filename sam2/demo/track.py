@@ -190,7 +190,7 @@ def _read_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
 
 
 def _overlay_picture(rgb: np.ndarray, ids: np.ndarray, max_side: int) -> Image.Image:
-    from sam2.demo.visualize import overlay_ids
+    from sam2.data.palette import overlay_ids
 
     picture = Image.fromarray(overlay_ids(rgb, ids))
     scale = max_side / max(picture.size)

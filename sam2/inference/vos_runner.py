@@ -169,14 +169,14 @@ def _require_frames(video: str, produced: set[int], wanted: range) -> None:
 @dataclass
 class VideoOutcome:
     """What :func:`run_video` produced: the frame count and, when the predictor keeps one, the per-object
-    RCMS record (``{obj_id: [{"trigger_frame", "promoted_frames", "qualities"}, ...]}``)."""
+    policy record (RCMS: ``{obj_id: [{"trigger_frame", "promoted_frames", "qualities"}, ...]}``)."""
 
     num_frames: int
-    rcms_records: Optional[dict[int, list[dict]]] = None
+    policy_records: Optional[dict[int, list[dict]]] = None
 
 
 def _collect_records(state: Any, into: dict[int, list[dict]], only_obj: Optional[int] = None) -> None:
-    getter = getattr(state, "rcms_records", None)
+    getter = getattr(state, "policy_records", None)
     if not callable(getter):
         return
     for obj_id, events in getter().items():
@@ -246,7 +246,7 @@ def run_video(
         finally:
             predictor.reset_state(state)
     _require_frames(video, writer.written, range(len(prompts.frame_names)))
-    has_records = callable(getattr(state, "rcms_records", None))
+    has_records = callable(getattr(state, "policy_records", None))
     return VideoOutcome(len(prompts.frame_names), records if has_records else None)
 
 

@@ -216,7 +216,7 @@ def test_table_is_relative_to_plain_sam2():
 def test_demo_strip_reads_policy_records(tmp_path):
     import json
 
-    from sam2.demo.visualize import _rcms_caption, read_rcms_marks
+    from sam2.demo.visualize import _marks_caption, read_policy_marks
 
     record = {"video": "v", "objects": {"1": [
         {"frame": 3, "branch": "motion", "chosen": 2, "ious": [0.9, 0.5, 0.7], "valid": False},
@@ -227,10 +227,10 @@ def test_demo_strip_reads_policy_records(tmp_path):
     ]}}
     path = tmp_path / "v.json"
     path.write_text(json.dumps(record))
-    marks = read_rcms_marks(path)
+    marks = read_policy_marks(path)
     assert marks.notes[3] == ["obj1 motion pick #2", "obj1 not in memory"]
     assert marks.promoted[4] == [(1, 0.85)] and marks.promoted[5] == [(1, 0.7)]
-    assert "motion pick" in _rcms_caption(marks, 3)
+    assert "motion pick" in _marks_caption(marks, 3)
     assert marks.notes[7] == ["obj1 diverse pathways", "obj1 best pathway from #2"]
     assert 8 not in marks.notes
 

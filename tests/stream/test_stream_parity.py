@@ -79,9 +79,9 @@ def test_push_equals_propagate_in_video(clip12, rcms):
         assert b.num_evicted == a.num_evicted
         assert a.num_evicted > 0 or rcms  # (promoted frames 5, 6 protect 2..10 from eviction)
     if rcms:
-        records = off_state.rcms_records()
+        records = off_state.policy_records()
         assert records[1] and records[1][0]["promoted_frames"] == [6, 5]
-        assert stream.state.rcms_records() == records
+        assert stream.state.policy_records() == records
     # sanity: the masks are not trivially empty
     assert (on[3][0] > 0).any()
 

@@ -120,8 +120,8 @@ def test_rcms_with_eviction_equals_without(tmp_path):
     assert s1.tracks[1].bank.num_evicted > 0
     for f in o0:
         assert torch.equal(o0[f], o1[f]), f"frame {f} differs with eviction"
-    assert s1.rcms_records() == s0.rcms_records()
-    (event,) = s1.rcms_records()[1]
+    assert s1.policy_records() == s0.policy_records()
+    (event,) = s1.policy_records()[1]
     assert event["trigger_frame"] == 15 and event["promoted_frames"] == [6, 5]
 
 

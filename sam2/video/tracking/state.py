@@ -188,11 +188,6 @@ class InferenceState:
         memory hypothesis's history (SAM2Long's best pathway; empty without hypotheses)."""
         return {obj_id: t.bank.hypotheses.history() for obj_id, t in self.tracks.items()}
 
-    def rcms_records(self) -> Dict[int, List[dict]]:
-        """Older name of :meth:`policy_records` (read by the inference tool's
-        ``--rcms_record_dir``)."""
-        return self.policy_records()
-
     # -- compatibility with the official dict state (read-only) -------------------------
     _DICT_KEYS = ("num_frames", "video_height", "video_width", "obj_ids", "device",
                   "storage_device", "offload_video_to_cpu", "offload_state_to_cpu")
