@@ -156,8 +156,11 @@ def test_inference_tool_flags(tmp_path):
     spec = importlib.util.spec_from_file_location("vos_tool", root / "tools" / "vos_inference_ddp.py")
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    assert tool.parse_policy_opts(["kf_score_weight=0.3", "name=x", "flag=true"]) == {
-        "kf_score_weight": 0.3, "name": "x", "flag": True}
+    args = tool.build_parser().parse_args(
+        ["--output_mask_dir", str(tmp_path / "o"), "--base_video_dir", str(tmp_path), "--input_mask_dir", str(tmp_path),
+         "--memory_policy", "samurai", "--policy_opt", "kf_score_weight=0.3", "--policy_opt", "name=x",
+         "--policy_opt", "samurai:flag=true"])
+    assert tool.policy_opts(args) == {"kf_score_weight": 0.3, "name": "x", "flag": True}
     base = ["--output_mask_dir", str(tmp_path / "o"), "--base_video_dir", str(tmp_path),
             "--input_mask_dir", str(tmp_path)]
     args = tool.build_parser().parse_args(base + ["--memory_policy", "samurai", "--policy_opt", "kf_score_weight=0.3"])
@@ -168,7 +171,8 @@ def test_inference_tool_flags(tmp_path):
     assert resolve_policy({"name": "sam2long", "params": {"num_pathway": 2}}, RCMS).hypotheses == 2
     for bad in (["--policy_opt", "a=1"], ["--memory_policy", "samurai+dam4sam"],
                 ["--memory_policy", "rcms+sam2long"], ["--memory_policy", "sam2long", "--policy_opt", "num_pathway=0"],
-                ["--memory_policy", "samurai", "--policy_opt", "novalue"]):
+                ["--memory_policy", "samurai", "--policy_opt", "novalue"],
+                ["--memory_policy", "samurai", "--policy_opt", "dam4sam:iou_threshold=0.5"]):
         with pytest.raises(SystemExit):
             tool._check_paths(tool.build_parser(), tool.build_parser().parse_args(base + bad))
 
@@ -189,14 +193,17 @@ def _compare_tool():
 def test_bootstrap_intervals_cover_the_mean():
     tool = _compare_tool()
     rng = np.random.default_rng(1)
-    objs = [ObjectScore("v", i, float(j), 0.0, float(j), d_j=float(j), d_f_dot=float(j))
-            for i, j in enumerate(rng.uniform(0.2, 0.9, size=40))]
+    objs = [ObjectScore(f"v{i // 2}", i % 2, float(j), 0.0, float(j), d_j=float(j), d_f_dot=float(j))
+            for i, j in enumerate(rng.uniform(0.2, 0.9, size=40))]  # 20 videos of 2 objects
     ci = tool.bootstrap_ci(objs, rounds=300, seed=0)
     mean = 100 * np.mean([o.j for o in objs])
     lo, hi = ci["J&Ḟ"]
     assert lo < mean < hi and hi - lo < 20
     assert ci["J&Ḟ_r"] is None  # no object has a reappearance
     assert tool.bootstrap_ci(objs, rounds=300, seed=0) == ci  # seeded
+    one_video = [ObjectScore("v", o.obj_id, o.j, o.f, o.f_dot, d_j=o.d_j, d_f_dot=o.d_f_dot) for o in objs[:2]]
+    lo, hi = tool.bootstrap_ci(one_video, rounds=50, seed=0)["J&Ḟ"]
+    assert lo == hi  # videos are the unit: one video, one replicate value
 
 
 def test_table_is_relative_to_plain_sam2():
@@ -283,3 +290,16 @@ def test_compare_tool_refuses_a_policy_named_twice(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=str(tmp_path), env=env)
     assert proc.returncode == 2 and "sam2.1 named more than once" in proc.stderr
     assert not (tmp_path / "out" / "table.md").exists()
+
+
+def test_policy_opt_has_one_syntax_for_every_tool():
+    from sam2.utils.cli import parse_policy_opts
+
+    assert parse_policy_opts(["sam2long:num_pathway=3", "rcms+samurai:samurai.kf_score_weight=0.3", "rcms:x=a"],
+                             ["sam2long", "rcms+samurai", "rcms"]) == {
+        "sam2long": {"num_pathway": 3}, "rcms+samurai": {"samurai.kf_score_weight": 0.3}, "rcms": {"x": "a"}}
+    assert parse_policy_opts(["num_pathway=3"], ["sam2long"]) == {"sam2long": {"num_pathway": 3}}
+    for bad, why in ((["num_pathway=3"], "name the policy"), (["samurai:k=1"], "'samurai' is not one of"),
+                     (["sam2long:num_pathway"], "expected [POLICY:]KEY=VALUE"), (["sam2long:=1"], "expected")):
+        with pytest.raises(ValueError, match=why.replace("[", r"\[").replace("]", r"\]")):
+            parse_policy_opts(bad, ["sam2long", "rcms"])
