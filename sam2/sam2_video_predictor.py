@@ -236,7 +236,7 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
             )
         track = state.tracks.get(obj_id)
         if track is None:
-            bank = MemoryBank(self.read_window(state.num_frames), evict=state.memory_eviction)
+            bank = MemoryBank(self.read_window(state.num_frames), memory_eviction=state.memory_eviction)
             track = ObjectTrack(obj_id=obj_id, bank=bank,
                                 policy_state=state.policy.new_object_state())
             state.tracks[obj_id] = track

@@ -33,7 +33,7 @@ class Driver:
 
     def __init__(self, policy, prompt_frames=(0,), evict=False, reach=100):
         self.policy = policy
-        self.bank = MemoryBank(ReadWindow(reach=reach), evict=evict)
+        self.bank = MemoryBank(ReadWindow(reach=reach), memory_eviction="drop" if evict else "off")
         self.state = policy.new_object_state()
         for f in prompt_frames:
             self.bank.put(f, _frame(10.0), is_cond=True)
