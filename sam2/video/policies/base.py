@@ -10,7 +10,7 @@ to the model as arguments of ``track_step`` (the model holds no policy), the fra
 memory hypotheses (``keeps_hypotheses``), forgetting (:meth:`MemoryPolicy.forget`) and records.
 
 The frame decision: the video predictor's per-frame step
-(:meth:`~sam2.video.tracking.frame_step.FrameStepMixin.track_frame`) calls
+(:meth:`~sam2.video.tracking.tracker.Tracker.track_frame`) calls
 :meth:`MemoryPolicy.on_frame` for every object on every *tracked* (not prompted) frame. At that
 point the decoder has run, nothing of the frame has been memory-encoded or stored, and the
 policy gets a :class:`FrameDecision`:

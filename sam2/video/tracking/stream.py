@@ -319,8 +319,8 @@ class VideoStream:
             empty = torch.empty((0, 1, state.video_height, state.video_width),
                                 dtype=torch.float32, device=state.device)
             return StreamMasks(t, [], empty)
-        low_res = self.predictor.track_frame(state, t, reverse=False)
-        logits = self.predictor._to_video_res(state, list(low_res.split(1)))
+        low_res = self.predictor.tracker.track_frame(state, t, reverse=False)
+        logits = self.predictor.tracker.to_video_res(state, list(low_res.split(1)))
         self._forget_unreadable(t)
         return StreamMasks(t, state.obj_ids, logits)
 
