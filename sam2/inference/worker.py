@@ -16,7 +16,8 @@ from sam2.data.mose_layout import MoseSplit
 from sam2.utils.atomic_files import atomic_write_bytes
 from sam2.inference.options import InferenceOptions, VideoResult, WorkerReport
 from sam2.inference.submission import AtomicVideoDir, video_output_complete
-from sam2.inference.vos_runner import RunnerSettings, VideoOutcome, VideoPredictorLike, run_video
+from sam2.inference.prompt_records import RunnerSettings
+from sam2.inference.vos_runner import VideoOutcome, VideoPredictorLike, run_video
 
 logger = logging.getLogger(__name__)
 

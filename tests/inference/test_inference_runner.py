@@ -13,7 +13,8 @@ from inference_splits import CUSTOM_PALETTE, corrupt_jpeg, make_small_split, rea
 from sam2.data.mose_layout import DataFormatError, MoseSplit, read_index_png
 from sam2.inference.app import run_inference
 from sam2.inference.options import InferenceOptions
-from sam2.inference.vos_runner import RunnerSettings, run_video
+from sam2.inference.prompt_records import RunnerSettings
+from sam2.inference.vos_runner import run_video
 
 
 @pytest.fixture()
