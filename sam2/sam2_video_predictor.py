@@ -43,7 +43,6 @@ from sam2.modeling.sam2_base import SAM2Base
 from sam2.modeling.track_types import PointInputs
 from sam2.utils.prompt_checks import check_integer, check_mask, check_obj_id
 from sam2.video.sources.frame_source import open_frame_source
-from sam2.video.memory.memory_bank import MemoryBank
 from sam2.video.policies import MemoryPolicy, PolicySpec
 from sam2.video.tracking.prompts import ArrayLike, PromptError, assemble_clicks
 from sam2.video.tracking.settings import VideoSettings, resolve_video_settings
@@ -234,10 +233,7 @@ class SAM2VideoPredictor(SAM2Base):
             )
         track = state.tracks.get(obj_id)
         if track is None:
-            bank = MemoryBank(self.read_window(state.num_frames), memory_eviction=state.memory_eviction)
-            track = ObjectTrack(obj_id=obj_id, bank=bank,
-                                policy_state=state.policy.new_object_state())
-            state.tracks[obj_id] = track
+            track = self.tracker.new_track(state, obj_id)
         return track
 
     @torch.inference_mode()

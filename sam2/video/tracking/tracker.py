@@ -28,7 +28,7 @@ from sam2.utils.constants import MISSING_OBJECT_LOGIT
 from sam2.utils.mask_quality import mask_quality
 from sam2.utils.misc import fill_holes_in_mask_scores
 from sam2.video.memory.hypotheses import Hypothesis
-from sam2.video.memory.memory_bank import EVICTION_MODES
+from sam2.video.memory.memory_bank import EVICTION_MODES, MemoryBank
 from sam2.video.policies import FrameDecision, MemoryPolicy
 from sam2.video.tracking.settings import as_memory_dtype
 from sam2.video.tracking.state import FeatureCache, FrameFeatures, InferenceState, ObjectTrack
@@ -135,6 +135,14 @@ class Tracker:
             features=FeatureCache(capacity=1),
             policy=self.policy,
         )
+
+    def new_track(self, state: InferenceState, obj_id: int) -> ObjectTrack:
+        """Add object ``obj_id`` to ``state``: its memory bank (the model's read window, the
+        state's ``memory_eviction``) and the policy's fresh per-object state."""
+        bank = MemoryBank(self.model.read_window(state.num_frames), memory_eviction=state.memory_eviction)
+        track = ObjectTrack(obj_id=obj_id, bank=bank, policy_state=state.policy.new_object_state())
+        state.tracks[obj_id] = track
+        return track
 
     # ------------------------------------------------------------------------------------
     # features and storage
