@@ -75,9 +75,9 @@ class PartTimer:
         # to the frame size, the hole filling of the low-res masks
         slot = stream.state.frames
         slot.set = self._timed("preprocess", slot.set)
-        predictor._to_video_res = self._timed("upsample", predictor._to_video_res)
+        predictor.tracker.to_video_res = self._timed("upsample", predictor.tracker.to_video_res)
         self._patched = []
-        for module_name in ("sam2.sam2_video_predictor", "sam2.video.frame_step"):
+        for module_name in ("sam2.sam2_video_predictor", "sam2.video.tracking.tracker"):
             module = sys.modules.get(module_name)
             fill = getattr(module, "fill_holes_in_mask_scores", None)
             if fill is not None:
@@ -114,7 +114,7 @@ class PartTimer:
             h.remove()
         for module, fill in self._patched:
             module.fill_holes_in_mask_scores = fill
-        del self._predictor._to_video_res
+        del self._predictor.tracker.to_video_res
 
 
 def run_setting(setting: str, objects: int, args) -> dict:
@@ -122,7 +122,7 @@ def run_setting(setting: str, objects: int, args) -> dict:
     import torch
 
     from stream_memory import synthetic_frames
-    from sam2.video.stream import open_stream
+    from sam2.video.tracking.stream import open_stream
 
     predictor = build(setting, args.device)
     cuda = args.device.startswith("cuda")

@@ -77,7 +77,7 @@ def main() -> None:
     from tqdm import tqdm
 
     from sam2.build_sam import build_sam2_video_predictor
-    from sam2.video.stream import open_stream
+    from sam2.video.tracking.stream import open_stream
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -21,7 +21,7 @@ from _common import add_common_flags, chosen_model, output_dir, save_row, synthe
 from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator  # noqa: E402
 from sam2.utils import cli  # noqa: E402
 from sam2.build_sam import build_sam2  # noqa: E402
-from sam2.demo.visualize import overlay_ids  # noqa: E402
+from sam2.data.palette import overlay_ids  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -21,7 +21,7 @@ from _common import add_common_flags, chosen_model, output_dir, inner_point, mar
 
 from sam2.utils import cli  # noqa: E402
 from sam2.build_sam import build_sam2  # noqa: E402
-from sam2.demo.visualize import overlay_ids  # noqa: E402
+from sam2.data.palette import overlay_ids  # noqa: E402
 from sam2.sam2_image_predictor import SAM2ImagePredictor  # noqa: E402
 
 

@@ -24,7 +24,7 @@ from _common import add_common_flags, chosen_model, output_dir, inner_point, sav
 
 from sam2.utils import cli  # noqa: E402
 from sam2.build_sam import build_sam2_video_predictor  # noqa: E402
-from sam2.demo.visualize import overlay_ids  # noqa: E402
+from sam2.data.palette import overlay_ids  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
             winner = scores.argmax(axis=0)
             ids = np.asarray(obj_ids)[winner]
             predicted[t] = np.where(scores.max(axis=0) > 0, ids, 0)
-        records = state.rcms_records() if callable(getattr(state, "rcms_records", None)) else {}
+        records = state.policy_records()
         tracked = list(state.obj_ids)
 
     for obj_id in tracked:

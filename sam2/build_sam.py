@@ -289,9 +289,9 @@ def build_sam2_video_predictor(
 ) -> nn.Module:
     """Build a ``SAM2VideoPredictor`` (``SAM2VideoPredictorVOS`` with ``vos_optimized``).
 
-    The predictor's settings (:class:`~sam2.video.settings.VideoSettings`: memory policy,
+    The predictor's settings (:class:`~sam2.video.tracking.settings.VideoSettings`: memory policy,
     memory dtype, batching) are resolved once by
-    :func:`~sam2.video.settings.resolve_video_settings` from the config's ``memory_policy``,
+    :func:`~sam2.video.tracking.settings.resolve_video_settings` from the config's ``memory_policy``,
     ``video_predictor`` (and older ``rcms``) blocks and the arguments below (``None``: the
     config's value); the values in force and where each came from are logged (INFO).
 
@@ -327,7 +327,7 @@ def build_sam2_video_predictor(
         overrides += _VIDEO_POSTPROCESSING
     overrides += _kwargs_overrides(kwargs)
     cfg = compose_config(config_file, overrides, allow_any_target)
-    from sam2.video.settings import resolve_video_settings
+    from sam2.video.tracking.settings import resolve_video_settings
 
     settings = resolve_video_settings(
         cfg, where=f"config {os.fspath(config_file)!r}", memory_policy=memory_policy,

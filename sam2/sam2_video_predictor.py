@@ -10,21 +10,23 @@ Typical use::
 
 Design (see ``docs/video_predictor.md``):
 
-* The state is typed (:class:`~sam2.video.state.InferenceState`): a lazy frame source, one
-  :class:`~sam2.video.state.ObjectTrack` per object with its own
-  :class:`~sam2.video.memory_bank.MemoryBank`, a small feature cache.
-* :meth:`SAM2VideoPredictor.track_frame` is the per-frame step (every object on one frame,
-  :mod:`sam2.video.frame_step`); :meth:`SAM2VideoPredictor.propagate_in_video` is a loop
-  over it. Prompts and tracking share one inference path.
-* The memory policy (:mod:`sam2.video.policies`: plain SAM2.1, RCMS in :mod:`sam2.video.rcms`)
+* The state is typed (:class:`~sam2.video.tracking.state.InferenceState`): a lazy frame source, one
+  :class:`~sam2.video.tracking.state.ObjectTrack` per object with its own
+  :class:`~sam2.video.memory.memory_bank.MemoryBank`, a small feature cache.
+* The predictor is the model and the official API; it hands itself to a
+  :class:`~sam2.video.tracking.tracker.Tracker`, which builds the inference states and owns the
+  per-frame step (:meth:`~sam2.video.tracking.tracker.Tracker.track_frame`, every object on one
+  frame) and the memory policy. :meth:`SAM2VideoPredictor.propagate_in_video` is a loop over
+  that step. Prompts and tracking share one inference path.
+* The memory policy (:mod:`sam2.video.policies`: plain SAM2.1, RCMS in :mod:`sam2.video.policies.rcms`)
   is called at one point of that step, for every object on every tracked frame, before the
   frame is memory-encoded and stored.
 * Memory features are stored as bfloat16 by default (as the official predictor does); set
   ``memory_dtype="float32"`` to keep them in full precision.
 
 Settings (the memory policy, ``memory_dtype``, ``batch_objects``) are one
-:class:`~sam2.video.settings.VideoSettings` value, resolved once by
-:func:`~sam2.video.settings.resolve_video_settings`: ``build_sam2_video_predictor`` resolves
+:class:`~sam2.video.tracking.settings.VideoSettings` value, resolved once by
+:func:`~sam2.video.tracking.settings.resolve_video_settings`: ``build_sam2_video_predictor`` resolves
 it from the model config's blocks and its arguments and passes ``settings=``; the
 constructor's separate keyword arguments go through the same function.
 """
@@ -40,13 +42,12 @@ from tqdm import tqdm
 from sam2.modeling.sam2_base import SAM2Base
 from sam2.modeling.track_types import PointInputs
 from sam2.utils.prompt_checks import check_integer, check_mask, check_obj_id
-from sam2.video.frame_source import open_frame_source
-from sam2.video.frame_step import MISSING_OBJECT_LOGIT, FrameStepMixin
-from sam2.video.memory_bank import EVICTION_MODES, MemoryBank
+from sam2.video.sources.frame_source import open_frame_source
 from sam2.video.policies import MemoryPolicy, PolicySpec
-from sam2.video.prompts import ArrayLike, PromptError, assemble_clicks
-from sam2.video.settings import VideoSettings, as_memory_dtype, resolve_video_settings
-from sam2.video.state import FeatureCache, InferenceState, ObjectTrack, UnknownObjectError
+from sam2.video.tracking.prompts import ArrayLike, PromptError, assemble_clicks
+from sam2.video.tracking.settings import VideoSettings, resolve_video_settings
+from sam2.video.tracking.state import InferenceState, ObjectTrack, UnknownObjectError
+from sam2.video.tracking.tracker import MISSING_OBJECT_LOGIT, Tracker
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ PREV_LOGIT_CLAMP = 32.0
 PREFETCH_AHEAD = 2
 
 
-class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
+class SAM2VideoPredictor(SAM2Base):
     """SAM2.1 video predictor (official API) with typed state, bounded memory and RCMS.
 
     Args:
@@ -67,16 +68,16 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
         clear_non_cond_mem_around_input: drop an object's tracked memory around its prompts.
         add_all_frames_to_correct_as_cond: make corrected (already tracked) frames
             conditioning frames too.
-        settings: the resolved :class:`~sam2.video.settings.VideoSettings` (memory policy,
+        settings: the resolved :class:`~sam2.video.tracking.settings.VideoSettings` (memory policy,
             memory dtype, batching); ``build_sam2_video_predictor`` passes them, resolved from
             the config's blocks and its arguments. Without it, the keyword arguments below
-            are resolved by the same function (:func:`~sam2.video.settings.resolve_video_settings`).
+            are resolved by the same function (:func:`~sam2.video.tracking.settings.resolve_video_settings`).
         memory_policy: a registered policy name (``"sam2.1"``, ``"rcms"``, see
             :func:`sam2.video.policies.make_policy`), ``{"name": ..., "params": {...}}`` or a
             :class:`~sam2.video.policies.MemoryPolicy`. ``None``: plain SAM2.1.
         num_prev_frames_to_promote, low_quality_threshold, rearm_after_present_frames,
         max_promoted_frames: parameters of the policy's ``rcms`` member (``N``, ``tau``,
-            re-arming, cap; see :class:`~sam2.video.rcms.RCMSPolicy`). Without
+            re-arming, cap; see :class:`~sam2.video.policies.rcms.RCMSPolicy`). Without
             ``memory_policy``, a positive ``num_prev_frames_to_promote`` selects RCMS.
         memory_dtype: dtype of stored memory features (``"bfloat16"`` like the official
             predictor, or ``"float32"``); ``init_state`` can override it per video.
@@ -120,12 +121,37 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
         self.add_all_frames_to_correct_as_cond = add_all_frames_to_correct_as_cond
         #: the settings this predictor was built with (where each value came from included)
         self.settings: VideoSettings = settings
-        #: the memory policy (plain SAM2.1 unless RCMS or another policy is chosen)
-        self.memory_policy: MemoryPolicy = settings.memory_policy
-        #: dtype of stored memory features (bfloat16 like the official predictor)
-        self.memory_dtype: torch.dtype = settings.memory_dtype
-        #: run objects whose memories have the same layout through the model together
-        self.batch_objects: bool = settings.batch_objects
+        #: the tracker, handed this model: it builds the inference states and owns the per-frame
+        #: step and the memory policy (:class:`~sam2.video.tracking.tracker.Tracker`)
+        self.tracker = Tracker(self, settings.memory_policy, settings.memory_dtype, settings.batch_objects)
+
+    @property
+    def memory_policy(self) -> MemoryPolicy:
+        """The tracker's memory policy (plain SAM2.1 unless RCMS or another policy is chosen);
+        states opened afterwards use the policy set here."""
+        return self.tracker.policy
+
+    @memory_policy.setter
+    def memory_policy(self, policy: MemoryPolicy) -> None:
+        self.tracker.policy = policy
+
+    @property
+    def memory_dtype(self) -> torch.dtype:
+        """Dtype of stored memory features (bfloat16 like the official predictor)."""
+        return self.tracker.memory_dtype
+
+    @memory_dtype.setter
+    def memory_dtype(self, dtype: torch.dtype) -> None:
+        self.tracker.memory_dtype = dtype
+
+    @property
+    def batch_objects(self) -> bool:
+        """Whether objects whose memories have the same layout run through the model together."""
+        return self.tracker.batch_objects
+
+    @batch_objects.setter
+    def batch_objects(self, value: bool) -> None:
+        self.tracker.batch_objects = value
 
     @property
     def num_prev_frames_to_promote(self) -> int:
@@ -157,7 +183,7 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
 
         Frames are read lazily. ``async_loading_frames`` decodes upcoming frames in a
         background thread. ``memory_eviction`` says what happens to memory no propagation
-        reads any more (:mod:`sam2.video.memory_bank`): ``"offload"`` (default) moves it to
+        reads any more (:mod:`sam2.video.memory.memory_bank`): ``"offload"`` (default) moves it to
         the host, where corrections and later propagations read it back (device memory flat,
         results of the official predictor); ``"drop"`` deletes it (memory flat everywhere; a
         correction that needs it raises); ``"off"`` keeps everything on the device like the
@@ -179,51 +205,22 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
             offload_state_to_cpu=offload_state_to_cpu, memory_eviction=memory_eviction,
             memory_dtype=memory_dtype)
         # warm up: decode frame 0 and cache its features (fails early on a bad first frame)
-        self._frame_features(state, 0)
+        self.tracker.frame_features(state, 0)
         return state
 
-    def new_inference_state(
-        self, frames, *, num_frames: Optional[int], video_height: int, video_width: int,
-        offload_video_to_cpu: bool = False, offload_state_to_cpu: bool = False,
-        memory_eviction: str = "offload", memory_dtype: Optional[Union[str, torch.dtype]] = None,
-        state_class: type = InferenceState,
-    ) -> InferenceState:
-        """The one place inference states are made, for videos (:meth:`init_state`) and
-        streams (:meth:`open_stream`) alike: this predictor's device, memory dtype (unless
-        ``memory_dtype`` overrides it) and memory policy.
-
-        Args:
-            frames: the frame source (:class:`~sam2.video.frame_source.FrameSource`).
-            num_frames: video length (``None`` for a stream).
-            video_height, video_width: frame size in pixels.
-            memory_eviction: ``"offload"``, ``"drop"`` or ``"off"`` (see :meth:`init_state`).
-            state_class: :class:`InferenceState` or a subclass (streams check prompt frames).
-        """
-        if memory_eviction not in EVICTION_MODES:
-            raise ValueError(f"memory_eviction={memory_eviction!r}: expected one of {', '.join(EVICTION_MODES)}")
-        device = self.device
-        return state_class(
-            frames=frames,
-            num_frames=num_frames,
-            video_height=video_height,
-            video_width=video_width,
-            device=device,
-            storage_device=torch.device("cpu") if offload_state_to_cpu else device,
-            offload_video_to_cpu=offload_video_to_cpu,
-            offload_state_to_cpu=offload_state_to_cpu,
-            memory_eviction=memory_eviction,
-            memory_dtype=self.memory_dtype if memory_dtype is None else as_memory_dtype(memory_dtype),
-            features=FeatureCache(capacity=1),
-            policy=self.memory_policy,
-        )
+    def new_inference_state(self, frames, **kwargs) -> InferenceState:
+        """An inference state for ``frames``, made by the tracker
+        (:meth:`~sam2.video.tracking.tracker.Tracker.new_inference_state`, the one place states
+        are made, for videos and streams alike)."""
+        return self.tracker.new_inference_state(frames, **kwargs)
 
     def open_stream(self, first_frame, *, offload_state_to_cpu: bool = False,
                     memory_dtype: Optional[Union[str, torch.dtype]] = None):
         """Start tracking live frames from ``first_frame`` (``[H, W, 3]`` uint8, PIL image or
-        tensor): returns a :class:`~sam2.video.stream.VideoStream` (prompts on its current
+        tensor): returns a :class:`~sam2.video.tracking.stream.VideoStream` (prompts on its current
         frame, ``push(frame)`` for every next frame, ``close()``). No video length, no
         look-ahead; the same per-frame step as :meth:`propagate_in_video`."""
-        from sam2.video.stream import VideoStream
+        from sam2.video.tracking.stream import VideoStream
 
         return VideoStream(self, first_frame, offload_state_to_cpu=offload_state_to_cpu,
                            memory_dtype=memory_dtype)
@@ -236,10 +233,7 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
             )
         track = state.tracks.get(obj_id)
         if track is None:
-            bank = MemoryBank(self.read_window(state.num_frames), evict=state.memory_eviction)
-            track = ObjectTrack(obj_id=obj_id, bank=bank,
-                                policy_state=state.policy.new_object_state())
-            state.tracks[obj_id] = track
+            track = self.tracker.new_track(state, obj_id)
         return track
 
     @torch.inference_mode()
@@ -283,15 +277,15 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
                 prev_logits = previous.pred_masks.to(state.device, non_blocking=True)
                 prev_logits = prev_logits.clamp(-PREV_LOGIT_CLAMP, PREV_LOGIT_CLAMP)
         # memory is encoded by the preflight, once the user is done with this frame
-        inferred = self._infer(
+        inferred = self.tracker.infer(
             state, [track], frame_idx, reverse,
             is_init_cond_frame=is_init_cond_frame,
             point_inputs=point_inputs,
             mask_inputs=mask_inputs,
             prev_sam_mask_logits=prev_logits,
         )
-        track.pending.store(is_cond)[frame_idx] = self._stored_row(state, inferred, 0)
-        return frame_idx, state.obj_ids, self._frame_result(state, frame_idx, is_cond)
+        track.pending.store(is_cond)[frame_idx] = self.tracker.stored_row(state, inferred, 0)
+        return frame_idx, state.obj_ids, self.tracker.frame_result(state, frame_idx, is_cond)
 
     @torch.inference_mode()
     def add_new_points_or_box(
@@ -405,7 +399,7 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
                 pending = track.pending.store(is_cond)
                 for frame_idx, out in pending.items():
                     if out.maskmem_features is None:
-                        self._encode_prompt_memory(state, frame_idx, out)
+                        self.tracker.encode_prompt_memory(state, frame_idx, out)
                     track.bank.put(frame_idx, out, is_cond=is_cond)
                     if self.clear_non_cond_mem_around_input:
                         track.bank.clear_non_cond_around(frame_idx)
@@ -458,8 +452,8 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
             bar_options = {} if progress else {"disable": True}
             for frame_idx in tqdm(order, desc="propagate in video", **bar_options):
                 state.frames.prefetch(frame_idx + step * k for k in range(1, PREFETCH_AHEAD + 1))
-                low_res = self.track_frame(state, frame_idx, reverse)
-                yield frame_idx, obj_ids, self._to_video_res(state, list(low_res.split(1)))
+                low_res = self.tracker.track_frame(state, frame_idx, reverse)
+                yield frame_idx, obj_ids, self.tracker.to_video_res(state, list(low_res.split(1)))
         finally:
             state.propagating = False
 
@@ -474,7 +468,7 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
                       ) -> Iterator[Tuple[int, List[int], torch.Tensor]]:
         """``(frame_idx, obj_ids, video_res_masks [num_objects, 1, H, W])`` for every frame of
         the last propagation, with each object's final prediction: the history of its best
-        memory hypothesis (policies with hypotheses, see :mod:`sam2.video.hypotheses`), else
+        memory hypothesis (policies with hypotheses, see :mod:`sam2.video.memory.hypotheses`), else
         what its memory holds (:data:`MISSING_OBJECT_LOGIT` where nothing is kept). Write
         these instead of the yielded masks when :meth:`revises_outputs` says so."""
         state = inference_state
@@ -487,7 +481,7 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
                     out = track.bank.get(frame_idx)
                     mask = None if out is None else out.pred_masks
                 rows.append(mask)
-            yield frame_idx, state.obj_ids, self._to_video_res(state, rows)
+            yield frame_idx, state.obj_ids, self.tracker.to_video_res(state, rows)
 
     # ------------------------------------------------------------------------------------
     # editing
@@ -508,7 +502,7 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
             track.tracked.pop(frame_idx, None)
         if not need_output:
             return None
-        return frame_idx, state.obj_ids, self._frame_result(state, frame_idx)
+        return frame_idx, state.obj_ids, self.tracker.frame_result(state, frame_idx)
 
     @torch.inference_mode()
     def remove_object(self, inference_state: InferenceState, obj_id: int, strict: bool = False,
@@ -531,7 +525,7 @@ class SAM2VideoPredictor(FrameStepMixin, SAM2Base):
         updated = []
         if need_output:
             for frame_idx in prompted:
-                updated.append((frame_idx, self._frame_result(state, frame_idx)))
+                updated.append((frame_idx, self.tracker.frame_result(state, frame_idx)))
         return state.obj_ids, updated
 
     @classmethod

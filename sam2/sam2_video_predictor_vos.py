@@ -49,7 +49,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import torch
 
 from sam2.sam2_video_predictor import SAM2VideoPredictor
-from sam2.video.state import InferenceState
+from sam2.video.tracking.state import InferenceState
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 
     python tools/compare_policies.py --split DIR [--config CFG --checkpoint CKPT | --model ID] \
         [--policies sam2.1,rcms,samurai,dam4sam,sam2long,rcms+samurai,rcms+dam4sam] \
-        [--policy_opt POLICY:KEY=VALUE ...] [--output OUT] [--bootstrap 1000] [--device auto]
+        [--policy_opt [POLICY:]KEY=VALUE ...] [--output OUT] [--bootstrap 1000] [--device auto]
 
 ``DIR`` is a MOSE-style split (``JPEGImages/``, ``Annotations/``, ``meta.json``). Every policy
 runs the inference tool's logic (``tools/vos_inference_ddp.py``: first-frame masks, one
@@ -11,7 +11,7 @@ propagation) in its own process, which reports its frames per second and its pea
 (resident set on CPU, allocated memory on CUDA); the predictions are scored with the MOSEv2
 metrics. One table is printed and written to ``OUT/table.md`` (plus ``OUT/results.json`` and
 the bar chart ``OUT/chart.png``, which needs matplotlib: ``pip install "sam2-rcms[plot]"``):
-J&Ḟ, J&Ḟ_d, J&Ḟ_r with 95 % bootstrap confidence intervals over objects, frames per second
+J&Ḟ, J&Ḟ_d, J&Ḟ_r with 95 % bootstrap confidence intervals over videos, frames per second
 (wall clock) and per CPU-second (the speed ratio uses the latter: it does not depend on what
 else the machine runs), and peak memory, relative to plain SAM 2.1 (the first policy when
 ``sam2.1`` is not among them).
@@ -79,30 +79,23 @@ class PolicyRun:
 # --------------------------------------------------------------------------------------------
 def bootstrap_ci(objects: Sequence, rounds: int, seed: int, level: float = 0.95
                  ) -> Dict[str, Optional[Tuple[float, float]]]:
-    """Percentile intervals of J&Ḟ, J&Ḟ_d, J&Ḟ_r (×100) over ``rounds`` resamplings of objects.
+    """Percentile intervals of J&Ḟ, J&Ḟ_d, J&Ḟ_r (×100) over ``rounds`` bootstrap replicates.
 
-    Objects are drawn with replacement (the MOSEv2 means are means over objects); a metric
-    with no qualifying object in a resample is skipped for that resample.
+    :func:`sam2.evaluation.bootstrap.bootstrap_interval` draws videos with replacement (all
+    objects of a drawn video together); a metric no object qualifies for has no interval.
     """
-    from sam2.evaluation.aggregate import aggregate_objects
+    from sam2.evaluation.bootstrap import bootstrap_interval
 
-    out: Dict[str, Optional[Tuple[float, float]]] = {}
+    out: Dict[str, Optional[Tuple[float, float]]] = {name: None for name, _ in METRICS}
     if not objects or rounds <= 0:
-        return {name: None for name, _ in METRICS}
-    rng = np.random.default_rng(seed)
-    draws: Dict[str, List[float]] = {name: [] for name, _ in METRICS}
-    n = len(objects)
-    for _ in range(rounds):
-        sample = [objects[i] for i in rng.integers(0, n, size=n)]
-        ds = aggregate_objects(sample)
-        for name, attr in METRICS:
-            value = getattr(ds, attr)
-            if value is not None and np.isfinite(value):
-                draws[name].append(100.0 * value)
-    alpha = (1.0 - level) / 2
-    for name, _ in METRICS:
-        values = draws[name]
-        out[name] = None if not values else (float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha)))
+        return out
+    for name, attr in METRICS:
+        try:
+            ci = bootstrap_interval(objects, lambda d, a=attr: getattr(d, a), num_samples=rounds,
+                                    confidence=level, seed=seed)
+        except ValueError:  # the metric is undefined on this split
+            continue
+        out[name] = (ci.low, ci.high)
     return out
 
 
@@ -281,30 +274,14 @@ def _atomic_write(path: Path, text: str) -> None:
         Path(tmp).write_text(text, encoding="utf-8")
 
 
-def parse_policy_opts(items: Sequence[str], policies: Sequence[str]) -> Dict[str, dict]:
-    """``POLICY:KEY=VALUE`` -> ``{policy: {key: value}}`` (values as JSON when they parse)."""
-    out: Dict[str, dict] = {p: {} for p in policies}
-    for item in items:
-        policy, sep, rest = item.partition(":")
-        key, eq, raw = rest.partition("=")
-        if not sep or not eq or not key:
-            raise ValueError(f"--policy_opt {item!r}: expected POLICY:KEY=VALUE")
-        if policy not in out:
-            raise ValueError(f"--policy_opt {item!r}: {policy!r} is not in --policies")
-        try:
-            out[policy][key] = json.loads(raw)
-        except ValueError:
-            out[policy][key] = raw
-    return out
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--split", required=True, help="split folder with JPEGImages/, Annotations/, meta.json")
     cli.add_model_flags(p, config_default=DEMO_CONFIG, checkpoint_default=DEFAULT_CHECKPOINT_HELP)
     cli.add_device_flag(p)
     p.add_argument("--policies", default=",".join(DEFAULT_POLICIES), help="comma-separated policy names")
-    p.add_argument("--policy_opt", action="append", default=[], metavar="POLICY:KEY=VALUE")
+    p.add_argument("--policy_opt", action="append", default=[], metavar=cli.POLICY_OPT_METAVAR,
+                   help="a parameter of one compared policy (repeatable), e.g. sam2long:num_pathway=3")
     p.add_argument("--num_prev_frames_to_promote", type=int, default=None,
                    help="RCMS N of the policies with an rcms member (default: the published one)")
     p.add_argument("--low_quality_threshold", type=float, default=None,
@@ -347,7 +324,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if repeated:  # each policy's run is keyed by its name (rows, output folders)
         parser.error(f"--policies: {', '.join(repeated)} named more than once")
     try:
-        opts = parse_policy_opts(args.policy_opt, policies)
+        opts = cli.parse_policy_opts(args.policy_opt, policies)
     except ValueError as err:
         parser.error(str(err))
     from sam2.video.policies import resolve_policy

@@ -170,7 +170,7 @@ class OverlayWriter:
     """
 
     def __init__(self, path: Path, width: int, height: int, fps: float) -> None:
-        from sam2.video.live_sources import require_av
+        from sam2.video.sources.live_sources import require_av
 
         av = require_av(f"writing the overlay video {path}")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -212,7 +212,7 @@ class OverlayWriter:
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    from sam2.data.mose_layout import atomic_write_bytes
+    from sam2.utils.atomic_files import atomic_write_bytes
 
     atomic_write_bytes(path, (json.dumps(payload, indent=2) + "\n").encode())
 
@@ -256,7 +256,7 @@ def _build_predictor(args: argparse.Namespace):
 
 def _is_finite(source) -> bool:
     """Whether ``source`` is a file or a folder read once (its end will come), not a live one."""
-    from sam2.video.live_sources import AVSource, ImageFolderSource
+    from sam2.video.sources.live_sources import AVSource, ImageFolderSource
 
     if isinstance(source, ImageFolderSource):
         return not source.follow
@@ -333,11 +333,11 @@ def _run_locked(args: argparse.Namespace, source=None) -> int:
     from tqdm import tqdm
 
     from sam2.data.mose_layout import write_palette_png
-    from sam2.demo.visualize import overlay_ids
+    from sam2.data.palette import overlay_ids
     from sam2.inference.masks import resolve_labels
-    from sam2.video.live_feed import FrameFeed
-    from sam2.video.live_sources import LiveSourceError, MissingExtraError, open_live_source
-    from sam2.video.stream import StreamFrameError, open_stream
+    from sam2.video.sources.live_feed import FrameFeed
+    from sam2.video.sources.live_sources import LiveSourceError, MissingExtraError, open_live_source
+    from sam2.video.tracking.stream import StreamFrameError, open_stream
 
     try:
         source = source if source is not None else open_live_source(

@@ -24,7 +24,6 @@ _BARS_WANTED = os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("1", "
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import logging  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
@@ -53,53 +52,46 @@ def build_parser() -> argparse.ArgumentParser:
              "unless --num_prev_frames_to_promote 0",
     )
     p.add_argument(
-        "--policy_opt", action="append", default=[], metavar="KEY=VALUE",
+        "--policy_opt", action="append", default=[], metavar=cli.POLICY_OPT_METAVAR,
         help="a parameter of --memory_policy (repeatable; e.g. kf_score_weight=0.3, num_pathway=3, or samurai.kf_score_weight=0.3 "
-             "for a composed policy); values are read as JSON when they parse, else as text",
+             "for a composed policy; the POLICY: prefix, when given, is --memory_policy); values are read as JSON when "
+             "they parse, else as text",
     )
     p.add_argument("--num_gpus", type=int, default=None, help="GPU workers (default: all visible; 0 = CPU)")
     p.add_argument("--num_workers", type=int, default=1, help="CPU worker processes when no GPU is used")
     p.add_argument("--zip", dest="zip_path", default=None, help="also pack the submission into this zip")
     p.add_argument("--seed", type=int, default=0, help="torch seed set before each video")
     p.add_argument(
-        "--rcms_record_dir", default=None,
-        help="also write <dir>/<video>.json: per object, what the memory policy did (RCMS: trigger frame, promoted frames, qualities)",
+        "--policy_record_dir", "--rcms_record_dir", dest="policy_record_dir", default=None,
+        help="also write <dir>/<video>.json: per object, what the memory policy did (RCMS: trigger frame, "
+             "promoted frames, qualities); --rcms_record_dir is an older name of this flag",
     )
     cli.add_progress_flag(p)
     return p
 
 
-def parse_policy_opts(items: Sequence[str]) -> dict:
-    """``["k=v", ...]`` -> ``{k: v}`` (``v`` as JSON when it parses: numbers, booleans, null)."""
-    out = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--policy_opt {item!r}: expected KEY=VALUE")
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            value = raw
-        out[key.strip()] = value
-    return out
+def policy_opts(args: argparse.Namespace) -> dict:
+    """``--policy_opt`` as ``{key: value}`` for ``--memory_policy`` (:func:`sam2.utils.cli.parse_policy_opts`)."""
+    name = args.memory_policy or "--memory_policy"
+    return cli.parse_policy_opts(args.policy_opt, [name])[name]
 
 
 def options_from_args(args: argparse.Namespace) -> InferenceOptions:
     switch = args.num_prev_frames_to_promote
     if switch is None and args.memory_policy is None:
-        from sam2.video.rcms import PUBLISHED_N
+        from sam2.video.policies.rcms import PUBLISHED_N
 
         switch = PUBLISHED_N
     return InferenceOptions.from_args(
         args,
         num_prev_frames_to_promote=switch,
         memory_policy=args.memory_policy,
-        policy_opts=tuple(sorted(parse_policy_opts(args.policy_opt).items())),
+        policy_opts=tuple(sorted(policy_opts(args).items())),
         num_gpus=args.num_gpus,
         num_workers=args.num_workers,
         zip_path=None if args.zip_path is None else Path(args.zip_path),
         seed=args.seed,
-        rcms_record_dir=None if args.rcms_record_dir is None else Path(args.rcms_record_dir),
+        policy_record_dir=None if args.policy_record_dir is None else Path(args.policy_record_dir),
         show_progress=_BARS_WANTED and not args.no_progress,
     )
 
@@ -111,7 +103,7 @@ def _check_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
     if args.num_gpus is not None and args.num_gpus < 0:
         parser.error("--num_gpus must be >= 0")
     try:
-        opts = parse_policy_opts(args.policy_opt)
+        opts = policy_opts(args)
     except ValueError as err:
         parser.error(str(err))
     if opts and not args.memory_policy:

@@ -143,7 +143,7 @@ _SETTING_RANGES: Dict[str, Dict[str, Any]] = {
 
 
 def _atomic_write_text(path: str, text: str) -> None:
-    from sam2.data.mose_layout import atomic_write_bytes
+    from sam2.utils.atomic_files import atomic_write_bytes
 
     atomic_write_bytes(path, text.encode("utf-8"))
 

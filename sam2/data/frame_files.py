@@ -1,7 +1,7 @@
 """Which files of a video folder are its frames, and in which order: the one set of rules.
 
 Used by the split reader (:class:`sam2.data.mose_layout.MoseSplit`), the video predictor's
-frame reader (:mod:`sam2.video.frame_source`), the evaluator and the demo, so a folder one of
+frame reader (:mod:`sam2.video.sources.frame_source`), the evaluator and the demo, so a folder one of
 them accepts is read the same way by all of them.
 
 Rules:
@@ -18,12 +18,17 @@ Rules:
 * a frame that is a symbolic link must point to a file inside the same folder (after the
   folder's own links are resolved); a link leading elsewhere (``00003.jpg -> /home/me/secret.jpg``)
   is an error naming the link and its target, so nothing outside the named folders is read.
+
+Live folders (:class:`sam2.video.sources.live_sources.ImageFolderSource`) use the same rules with
+``natural_order=True``: any stem is accepted, integer stems are ordered by value and other names
+in natural order (``cam9`` before ``cam10``); two files with the same key are still an error.
 """
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, Tuple
 
 from sam2.data.errors import DataFormatError
 
@@ -46,11 +51,20 @@ def frame_index_of(path: str | os.PathLike) -> int:
     return int(stem)
 
 
-def list_frame_files(folder: str | os.PathLike, extensions: Sequence[str] = FRAME_EXTENSIONS) -> list[Path]:
+def natural_key(path: str | os.PathLike) -> Tuple:
+    """Natural sort key of a file's stem: digit runs by value, the rest case-folded
+    (``cam9.png`` before ``cam10.png``; ``2.jpg`` before ``10.jpg``)."""
+    return tuple(int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", Path(path).stem))
+
+
+def list_frame_files(folder: str | os.PathLike, extensions: Sequence[str] = FRAME_EXTENSIONS, *,
+                     natural_order: bool = False) -> list[Path]:
     """Files of ``folder`` with one of ``extensions``, sorted by integer stem (rules above).
 
+    ``natural_order=True`` accepts any stem and sorts by :func:`natural_key` (live folders).
     Returns an empty list for a folder without such files. Raises :class:`DataFormatError` if the
-    folder does not exist, a name is not an integer, or two files share the same integer.
+    folder does not exist, a name is not an integer (unless ``natural_order``), or two files share
+    the same key.
     """
     root = Path(folder)
     if not root.is_dir():
@@ -66,11 +80,13 @@ def list_frame_files(folder: str | os.PathLike, extensions: Sequence[str] = FRAM
             raise DataFormatError(
                 path, f"frame is a link to {path.resolve()}, outside its folder {real_root}; frames are read "
                 "only from inside the folders given (copy the file in instead of linking it)")
-    keyed = sorted(((frame_index_of(p), p) for p in found), key=lambda item: (item[0], item[1].name))
-    for (idx_a, path_a), (idx_b, path_b) in zip(keyed, keyed[1:]):
-        if idx_a == idx_b:
+    key_of = natural_key if natural_order else frame_index_of
+    keyed = sorted(((key_of(p), p) for p in found), key=lambda item: (item[0], item[1].name))
+    for (key_a, path_a), (key_b, path_b) in zip(keyed, keyed[1:]):
+        if key_a == key_b:
+            what = f"duplicate frame index {key_a}" if not natural_order else "duplicate frame position"
             raise DataFormatError(
-                path_b, f"duplicate frame index {idx_a}: {path_a.name} and {path_b.name} have the same number"
+                path_b, f"{what}: {path_a.name} and {path_b.name} have the same number"
             )
     return [p for _, p in keyed]
 
@@ -87,4 +103,5 @@ def list_video_frames(folder: str | os.PathLike) -> list[Path]:
     return files
 
 
-__all__ = ["FRAME_EXTENSIONS", "DataFormatError", "frame_index_of", "list_frame_files", "list_video_frames"]
+__all__ = ["FRAME_EXTENSIONS", "DataFormatError", "frame_index_of", "list_frame_files", "list_video_frames",
+           "natural_key"]

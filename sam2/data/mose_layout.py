@@ -30,7 +30,7 @@ API:
 * Free functions: :func:`list_frame_files` / :func:`list_video_frames` (from
   :mod:`sam2.data.frame_files`), :func:`read_rgb`, :func:`read_index_png`,
   :func:`write_palette_png` (atomic), :func:`read_meta`, :func:`write_meta` (atomic),
-  :func:`read_video_list`, :func:`atomic_write_bytes`.
+  :func:`read_video_list`.
 * Errors: :class:`DataFormatError` (a ``ValueError`` carrying ``.path``), always naming the file.
 """
 
@@ -50,7 +50,7 @@ from sam2.data.errors import DataFormatError
 from sam2.data.frame_decode import IMAGE_ERRORS, to_rgb8
 from sam2.data.frame_files import FRAME_EXTENSIONS, frame_index_of, list_frame_files, list_video_frames
 from sam2.data.palette import flat_to_palette, palette_to_flat, voc_palette
-from sam2.utils.atomic_files import atomic_output
+from sam2.utils.atomic_files import atomic_write_bytes
 from sam2.utils.safe_paths import UnsafePathError, check_entry_name, read_regular_text
 
 __all__ = [
@@ -59,7 +59,6 @@ __all__ = [
     "MoseSplit",
     "SplitMeta",
     "VideoMeta",
-    "atomic_write_bytes",
     "frame_index_of",
     "image_size_of",
     "list_frame_files",
@@ -73,15 +72,6 @@ __all__ = [
 ]
 
 ANNOTATION_EXTENSIONS: tuple[str, ...] = (".png",)
-
-
-# ----------------------------------------------------------------------------------------------
-# Atomic writes
-# ----------------------------------------------------------------------------------------------
-def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` through a temp file in the same folder and ``os.replace``."""
-    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
-        handle.write(payload)
 
 
 # ----------------------------------------------------------------------------------------------

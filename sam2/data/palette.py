@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["voc_palette", "palette_to_flat", "flat_to_palette"]
+__all__ = ["voc_palette", "palette_to_flat", "flat_to_palette", "overlay_ids"]
 
 
 def voc_palette(num_colors: int = 256) -> np.ndarray:
@@ -58,3 +58,31 @@ def flat_to_palette(flat: list[int] | bytes | None) -> np.ndarray:
     values = np.frombuffer(bytes(flat), dtype=np.uint8) if isinstance(flat, bytes) else np.asarray(flat, dtype=np.uint8)
     arr[: min(768, values.size)] = values[:768]
     return arr.reshape(256, 3)
+
+
+def overlay_ids(rgb: np.ndarray, ids: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+    """Tint each object of ``ids`` with its palette colour and draw its outline.
+
+    Args:
+        rgb: ``[H, W, 3]`` uint8 frame.
+        ids: ``[H, W]`` integer object ids (0 = background).
+        alpha: weight of the colour inside objects.
+
+    Returns:
+        ``[H, W, 3]`` uint8 picture.
+    """
+    if ids.shape != rgb.shape[:2]:
+        raise ValueError(f"mask of shape {ids.shape} does not match the frame {rgb.shape[:2]}")
+    colors = voc_palette(256).astype(np.float32)
+    out = rgb.astype(np.float32)
+    inside = ids > 0
+    tint = colors[ids.clip(0, 255)]
+    out[inside] = (1.0 - alpha) * out[inside] + alpha * tint[inside]
+    # outline: object pixels with a 4-neighbour of another id, drawn in the full colour
+    padded = np.pad(ids, 1, mode="edge")
+    differs = (
+        (padded[1:-1, :-2] != ids) | (padded[1:-1, 2:] != ids) | (padded[:-2, 1:-1] != ids) | (padded[2:, 1:-1] != ids)
+    )
+    edge = inside & differs
+    out[edge] = tint[edge]
+    return out.clip(0, 255).astype(np.uint8)

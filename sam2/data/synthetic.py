@@ -46,7 +46,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from sam2.data.mose_layout import atomic_write_bytes, write_meta, write_palette_png
+from sam2.data.mose_layout import write_meta, write_palette_png
+from sam2.utils.atomic_files import atomic_write_bytes
 from sam2.data.palette import voc_palette
 from sam2.data.photo_library import load_photos
 from sam2.data.photo_scene import PhotoScene

@@ -60,7 +60,7 @@ class DemoSettings:
             only from the held-out photographs, :data:`sam2.data.photo_library.VAL_PHOTOS`).
         seed: seed of the held-out split (must differ from the training split's).
         num_prev_frames_to_promote, low_quality_threshold: RCMS settings of the "on" run;
-            ``None`` takes :class:`~sam2.video.rcms.RCMSPolicy`'s published defaults.
+            ``None`` takes :class:`~sam2.video.policies.rcms.RCMSPolicy`'s published defaults.
         num_workers: CPU inference processes (each gets cores / num_workers threads; two
             single-threaded workers are much faster than one two-threaded one on a busy machine).
         show_progress: tqdm bars.
@@ -97,7 +97,7 @@ class DemoSettings:
 
     def rcms_on_policy(self) -> dict:
         """The ``memory_policy`` spec of the RCMS-on run: ``rcms`` with the N and tau given
-        (unset ones take :class:`~sam2.video.rcms.RCMSPolicy`'s published defaults)."""
+        (unset ones take :class:`~sam2.video.policies.rcms.RCMSPolicy`'s published defaults)."""
         params = {"num_prev_frames_to_promote": self.num_prev_frames_to_promote,
                   "low_quality_threshold": self.low_quality_threshold}
         return {"name": "rcms", "params": {k: v for k, v in params.items() if v is not None}}
@@ -191,7 +191,7 @@ def run_predictions(settings: DemoSettings, data_dir: Path, checkpoint: Path, rc
         memory_policy=spec["name"],
         policy_opts=tuple(sorted(spec.get("params", {}).items())),
         num_workers=settings.num_workers,
-        rcms_record_dir=record_dir if rcms_on else None,
+        policy_record_dir=record_dir if rcms_on else None,
         show_progress=settings.show_progress,
         **_inference_device_args(settings.device),
     )
@@ -234,7 +234,7 @@ def choose_video(records_dir: Path, off_result, on_result) -> str:
         records_dir: ``OUT/rcms_records``.
         off_result, on_result: :class:`sam2.evaluation.EvaluationResult` of both runs.
     """
-    from sam2.demo.visualize import read_rcms_marks
+    from sam2.demo.visualize import read_policy_marks
 
     def per_video(result) -> dict[str, float]:
         sums: dict[str, list[float]] = {}
@@ -245,7 +245,7 @@ def choose_video(records_dir: Path, off_result, on_result) -> str:
     off, on = per_video(off_result), per_video(on_result)
     best: Optional[tuple] = None
     for video in sorted(on):
-        promoted = read_rcms_marks(records_dir / f"{video}.json").num_promoted
+        promoted = read_policy_marks(records_dir / f"{video}.json").num_promoted
         key = (promoted > 0, round(on[video] - off.get(video, 0.0), 6), promoted, video)
         if best is None or key > best:
             best = key
@@ -307,7 +307,7 @@ def _run_stages(settings: DemoSettings, checkpoint: Path, out: Path) -> DemoResu
     result = DemoResult(rows=rows, table=table, output_dir=out, seconds=seconds, evaluations=dict(results))
 
     if settings.pictures:
-        from sam2.demo.visualize import VideoSources, read_rcms_marks, write_video_pictures
+        from sam2.demo.visualize import VideoSources, read_policy_marks, write_video_pictures
 
         started = time.perf_counter()
         video = choose_video(out / "rcms_records", results[False], results[True])
@@ -317,7 +317,7 @@ def _run_stages(settings: DemoSettings, checkpoint: Path, out: Path) -> DemoResu
             predictions={"RCMS off": out / "pred_rcms_off" / video, "RCMS on": out / "pred_rcms_on" / video},
             rcms_panel="RCMS on",
         )
-        marks = read_rcms_marks(out / "rcms_records" / f"{video}.json")
+        marks = read_policy_marks(out / "rcms_records" / f"{video}.json")
         result.gif, result.strip = write_video_pictures(
             sources, marks, out / "demo.gif", out / "demo_strip.png",
             title=f"{video}: ground truth | RCMS off | RCMS on", progress=settings.show_progress,
@@ -328,6 +328,6 @@ def _run_stages(settings: DemoSettings, checkpoint: Path, out: Path) -> DemoResu
 
 
 def _write_text(path: Path, text: str) -> None:
-    from sam2.data import atomic_write_bytes
+    from sam2.utils.atomic_files import atomic_write_bytes
 
     atomic_write_bytes(path, text.encode("utf-8"))

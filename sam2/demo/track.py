@@ -151,7 +151,7 @@ def frame_names(video: Path, num_frames: int) -> list[str]:
 
 def iter_video_frames(video: Path) -> Iterator[np.ndarray]:
     """The frames of ``video`` in order, each ``[H, W, 3]`` uint8 RGB at the video's size."""
-    from sam2.video.live_sources import av_frame_rgb
+    from sam2.video.sources.live_sources import av_frame_rgb
 
     video = Path(video)
     if video.is_dir():
@@ -190,7 +190,7 @@ def _read_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
 
 
 def _overlay_picture(rgb: np.ndarray, ids: np.ndarray, max_side: int) -> Image.Image:
-    from sam2.demo.visualize import overlay_ids
+    from sam2.data.palette import overlay_ids
 
     picture = Image.fromarray(overlay_ids(rgb, ids))
     scale = max_side / max(picture.size)
@@ -256,7 +256,7 @@ def _track_locked(settings: TrackSettings, choice: Optional[ModelChoice], video:
     from sam2.data import write_palette_png
     from sam2.data.palette import voc_palette
     from sam2.inference.masks import resolve_labels
-    from sam2.video.frame_source import FrameReadError
+    from sam2.video.sources.frame_source import FrameReadError
 
     masks_dir = out / "masks"
     masks_dir.mkdir(parents=True, exist_ok=True)

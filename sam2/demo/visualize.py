@@ -16,7 +16,8 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from sam2.data import list_frame_files, read_index_png, read_rgb, voc_palette
+from sam2.data import list_frame_files, read_index_png, read_rgb
+from sam2.data.palette import overlay_ids
 from sam2.utils.atomic_files import atomic_output
 
 _TITLE_H = 14
@@ -30,8 +31,9 @@ _TEXT_RGB = (235, 235, 235)
 
 
 @dataclass
-class RcmsMarks:
-    """What RCMS did in one video, indexed by frame.
+class PolicyMarks:
+    """What the memory policy did in one video, indexed by frame (RCMS triggers and promotions,
+    other policies' notes).
 
     Attributes:
         triggers: frame index -> object ids whose first disappearance happened there.
@@ -61,13 +63,13 @@ class RcmsMarks:
         return sorted(out)
 
 
-def read_rcms_marks(record_file: Optional[Path]) -> RcmsMarks:
-    """Parse a record written by the inference tool's ``--rcms_record_dir`` (absent file: no marks).
+def read_policy_marks(record_file: Optional[Path]) -> PolicyMarks:
+    """Parse a record written by the inference tool's ``--policy_record_dir`` (absent file: no marks).
 
     The file holds ``{"video": ..., "objects": {"<id>": [{"trigger_frame", "promoted_frames",
     "qualities"}, ...]}}``.
     """
-    marks = RcmsMarks()
+    marks = PolicyMarks()
     if record_file is None or not Path(record_file).is_file():
         return marks
     try:
@@ -87,11 +89,11 @@ def read_rcms_marks(record_file: Optional[Path]) -> RcmsMarks:
                 for frame, quality in zip(frames, qualities):
                     marks.promoted.setdefault(frame, []).append((obj_id, quality))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"{record_file}: not a valid RCMS record ({exc})") from exc
+        raise ValueError(f"{record_file}: not a valid policy record ({exc})") from exc
     return marks
 
 
-def _read_policy_event(marks: RcmsMarks, obj_id: int, event: dict) -> None:
+def _read_policy_event(marks: PolicyMarks, obj_id: int, event: dict) -> None:
     """One per-frame record of SAMURAI (``branch``), DAM4SAM (``anchor``) or SAM2Long
     (``survivors``)."""
     frame = int(event["frame"])
@@ -110,34 +112,6 @@ def _read_policy_event(marks: RcmsMarks, obj_id: int, event: dict) -> None:
             marks.notes.setdefault(frame, []).append(f"obj{obj_id} motion pick #{event['chosen']}")
         if event.get("valid") is False:
             marks.notes.setdefault(frame, []).append(f"obj{obj_id} not in memory")
-
-
-def overlay_ids(rgb: np.ndarray, ids: np.ndarray, alpha: float = 0.55) -> np.ndarray:
-    """Tint each object of ``ids`` with its palette colour and draw its outline.
-
-    Args:
-        rgb: ``[H, W, 3]`` uint8 frame.
-        ids: ``[H, W]`` integer object ids (0 = background).
-        alpha: weight of the colour inside objects.
-
-    Returns:
-        ``[H, W, 3]`` uint8 picture.
-    """
-    if ids.shape != rgb.shape[:2]:
-        raise ValueError(f"mask of shape {ids.shape} does not match the frame {rgb.shape[:2]}")
-    colors = voc_palette(256).astype(np.float32)
-    out = rgb.astype(np.float32)
-    inside = ids > 0
-    tint = colors[ids.clip(0, 255)]
-    out[inside] = (1.0 - alpha) * out[inside] + alpha * tint[inside]
-    # outline: object pixels with a 4-neighbour of another id, drawn in the full colour
-    padded = np.pad(ids, 1, mode="edge")
-    differs = (
-        (padded[1:-1, :-2] != ids) | (padded[1:-1, 2:] != ids) | (padded[:-2, 1:-1] != ids) | (padded[2:, 1:-1] != ids)
-    )
-    edge = inside & differs
-    out[edge] = tint[edge]
-    return out.clip(0, 255).astype(np.uint8)
 
 
 def _font() -> ImageFont.ImageFont:
@@ -197,14 +171,14 @@ class VideoSources:
     rcms_panel: Optional[str] = None
 
 
-def render_frame(sources: VideoSources, frame_idx: int, frame_name: str, marks: RcmsMarks) -> Image.Image:
+def render_frame(sources: VideoSources, frame_idx: int, frame_name: str, marks: PolicyMarks) -> Image.Image:
     """One frame as a row of panels: ground truth, then each prediction folder.
 
     Args:
         sources: the video's folders.
         frame_idx: position of the frame in the video (RCMS records use positions).
         frame_name: file stem of the frame (``00012``).
-        marks: RCMS marks of the video.
+        marks: the memory policy's marks of the video.
 
     Returns:
         An RGB ``PIL.Image``.
@@ -221,7 +195,7 @@ def render_frame(sources: VideoSources, frame_idx: int, frame_name: str, marks: 
         ids = read_index_png(pred_path, expected_size=size)[0].astype(np.int64)
         border, caption = None, ""
         if title == sources.rcms_panel:
-            caption = _rcms_caption(marks, frame_idx)
+            caption = _marks_caption(marks, frame_idx)
             if frame_idx in marks.promoted:
                 border = _PROMOTED_RGB
             if frame_idx in marks.triggers:
@@ -230,7 +204,7 @@ def render_frame(sources: VideoSources, frame_idx: int, frame_name: str, marks: 
     return _hstack(panels)
 
 
-def _rcms_caption(marks: RcmsMarks, frame_idx: int) -> str:
+def _marks_caption(marks: PolicyMarks, frame_idx: int) -> str:
     if frame_idx in marks.notes and frame_idx not in marks.triggers:
         return ", ".join(marks.notes[frame_idx][:2])
     if frame_idx in marks.triggers:
@@ -250,12 +224,12 @@ def _rcms_caption(marks: RcmsMarks, frame_idx: int) -> str:
     return text + (" ..." if len(groups) > 3 else "")
 
 
-def strip_frame_indices(num_frames: int, marks: RcmsMarks, count: int = 8) -> list[int]:
+def strip_frame_indices(num_frames: int, marks: PolicyMarks, count: int = 8) -> list[int]:
     """Frames for the strip: the trigger and promoted frames first, then evenly spaced ones.
 
     Args:
         num_frames: frames in the video.
-        marks: the video's RCMS marks.
+        marks: the video's policy marks.
         count: how many frames to show (at most ``num_frames``).
 
     Returns:
@@ -293,7 +267,7 @@ def _legend(width: int, title: str) -> Image.Image:
 
 def write_video_pictures(
     sources: VideoSources,
-    marks: RcmsMarks,
+    marks: PolicyMarks,
     gif_path: Path,
     strip_path: Path,
     title: str = "",
@@ -305,7 +279,7 @@ def write_video_pictures(
 
     Args:
         sources: the video's folders.
-        marks: RCMS marks (from :func:`read_rcms_marks`).
+        marks: policy marks (from :func:`read_policy_marks`).
         gif_path, strip_path: outputs (written atomically).
         title: text of the legend band on top of both pictures.
         strip_count: rows of the strip.

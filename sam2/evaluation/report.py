@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from sam2.data.mose_layout import atomic_write_bytes
+from sam2.utils.atomic_files import atomic_write_bytes
 from sam2.evaluation.aggregate import DatasetScore
 from sam2.evaluation.segments import ObjectScore
 

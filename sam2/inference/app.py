@@ -22,7 +22,7 @@ from typing import Iterator, Optional
 import torch
 import torch.distributed as dist
 
-from sam2.data.mose_layout import atomic_write_bytes
+from sam2.utils.atomic_files import atomic_write_bytes
 from sam2.inference import launcher
 from sam2.inference.options import InferenceOptions, VideoResult, WorkerReport
 from sam2.inference.sharding import balance_by_frames

@@ -58,7 +58,7 @@ def check_official_paths(parser: argparse.ArgumentParser, args: argparse.Namespa
             output_mask_dir=args.output_mask_dir, base_video_dir=args.base_video_dir,
             input_mask_dir=args.input_mask_dir, video_list_file=args.video_list_file,
             sam2_checkpoint=args.sam2_checkpoint or None, zip_path=getattr(args, "zip_path", None),
-            rcms_record_dir=getattr(args, "rcms_record_dir", None), score_thresh=args.score_thresh,
+            policy_record_dir=getattr(args, "policy_record_dir", None), score_thresh=args.score_thresh,
         )
     except ValueError as err:
         parser.error(str(err))

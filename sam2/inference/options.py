@@ -16,11 +16,11 @@ _Path = Union[str, os.PathLike, None]
 
 def check_run_paths(
     *, output_mask_dir: _Path, base_video_dir: _Path, input_mask_dir: _Path, video_list_file: _Path = None,
-    sam2_checkpoint: _Path = None, zip_path: _Path = None, rcms_record_dir: _Path = None, score_thresh: float = 0.0,
+    sam2_checkpoint: _Path = None, zip_path: _Path = None, policy_record_dir: _Path = None, score_thresh: float = 0.0,
 ) -> None:
     """The checks every inference run passes before any work (the flags' names in the messages).
 
-    Outputs (``--output_mask_dir``, ``--zip``, ``--rcms_record_dir``) may not be, lie inside or
+    Outputs (``--output_mask_dir``, ``--zip``, ``--policy_record_dir``) may not be, lie inside or
     hold an input (``--base_video_dir``, ``--input_mask_dir``, ``--video_list_file``,
     ``--sam2_checkpoint``), symlinks resolved; an existing output folder must be a folder; an
     existing ``--zip`` must be a zip file (a previous submission; any other file is kept);
@@ -33,8 +33,8 @@ def check_run_paths(
     if not math.isfinite(float(score_thresh)):
         raise ValueError(f"--score_thresh must be a finite number, got {score_thresh}")
     check_output_folder(output_mask_dir, "--output_mask_dir")
-    if rcms_record_dir is not None:
-        check_output_folder(rcms_record_dir, "--rcms_record_dir")
+    if policy_record_dir is not None:
+        check_output_folder(policy_record_dir, "--policy_record_dir")
     if zip_path is not None:
         kind = describe_kind(zip_path)
         if kind not in ("missing", "a regular file"):
@@ -43,7 +43,7 @@ def check_run_paths(
             raise UnsafePathError(f"--zip: {zip_path} exists and is not a zip file; it is not replaced "
                                   "(choose another path)")
     check_outputs_apart(
-        {"--output_mask_dir": output_mask_dir, "--zip": zip_path, "--rcms_record_dir": rcms_record_dir},
+        {"--output_mask_dir": output_mask_dir, "--zip": zip_path, "--policy_record_dir": policy_record_dir},
         {"--base_video_dir": base_video_dir, "--input_mask_dir": input_mask_dir,
          "--video_list_file": video_list_file, "--sam2_checkpoint": sam2_checkpoint or None},
     )
@@ -80,7 +80,7 @@ class InferenceOptions:
     num_gpus: Optional[int] = 0  # None: every visible GPU
     num_workers: int = 1
     zip_path: Optional[Path] = None
-    rcms_record_dir: Optional[Path] = None
+    policy_record_dir: Optional[Path] = None
     seed: int = 0
     show_progress: bool = True
     #: a re-run skips videos whose output folder is complete; False recomputes and replaces them
@@ -100,7 +100,7 @@ class InferenceOptions:
             output_mask_dir=self.output_mask_dir, base_video_dir=self.base_video_dir,
             input_mask_dir=self.input_mask_dir, video_list_file=self.video_list_file,
             sam2_checkpoint=self.sam2_checkpoint, zip_path=self.zip_path,
-            rcms_record_dir=self.rcms_record_dir, score_thresh=self.score_thresh,
+            policy_record_dir=self.policy_record_dir, score_thresh=self.score_thresh,
         )
 
     @classmethod

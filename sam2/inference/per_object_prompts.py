@@ -25,9 +25,10 @@ from sam2.data.mose_layout import DataFormatError, list_frame_files, read_index_
 from sam2.data.palette import voc_palette
 from sam2.inference.masks import check_object_ids
 
+from sam2.inference.prompt_records import RunnerSettings, VideoPrompts
+
 if TYPE_CHECKING:  # pragma: no cover
     from sam2.data.mose_layout import MoseSplit
-    from sam2.inference.vos_runner import RunnerSettings, VideoPrompts
 
 LATER_FLAG = "--track_object_appearing_later_in_video"
 
@@ -54,8 +55,6 @@ def _read_binary(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, np.ndar
 
 def read_per_object_prompts(split: "MoseSplit", video: str, settings: "RunnerSettings") -> "VideoPrompts":
     """Collect the prompt masks of ``video`` from its per-object folders (see the module docstring)."""
-    from sam2.inference.vos_runner import VideoPrompts
-
     folders = object_folders(split, video)
     frame_names = split.frames(video)
     position = {name: idx for idx, name in enumerate(frame_names)}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterator, Optional, Protocol, Sequence
 
@@ -27,6 +27,7 @@ import torch
 from sam2.data.mose_layout import DataFormatError, MoseSplit, write_palette_png
 from sam2.inference.masks import NOT_STARTED_LOGIT, LabelAccumulator, check_object_ids, resolve_labels
 from sam2.inference.per_object_prompts import object_folders, read_per_object_prompts
+from sam2.inference.prompt_records import RunnerSettings, VideoPrompts
 
 logger = logging.getLogger(__name__)
 
@@ -47,35 +48,6 @@ class VideoPredictorLike(Protocol):
     ) -> Iterator[tuple[int, Sequence[int], torch.Tensor]]: ...
 
     def reset_state(self, inference_state: Any) -> None: ...
-
-
-@dataclass(frozen=True)
-class RunnerSettings:
-    """Per-video behaviour (a subset of the tool's flags)."""
-
-    score_thresh: float = 0.0
-    use_all_masks: bool = False
-    per_obj_png_file: bool = False
-    track_object_appearing_later_in_video: bool = False
-
-
-@dataclass
-class VideoPrompts:
-    """Prompts read from a video's annotations.
-
-    ``masks[frame_idx][obj_id]`` is a ``[H, W]`` bool array; ``start[obj_id]`` the first prompt frame.
-    """
-
-    frame_names: list[str]
-    height: int
-    width: int
-    palette: np.ndarray
-    masks: dict[int, dict[int, np.ndarray]] = field(default_factory=dict)
-    start: dict[int, int] = field(default_factory=dict)
-
-    @property
-    def object_ids(self) -> list[int]:
-        return sorted(self.start)
 
 
 def read_prompts(split: MoseSplit, video: str, settings: RunnerSettings) -> VideoPrompts:
@@ -169,14 +141,14 @@ def _require_frames(video: str, produced: set[int], wanted: range) -> None:
 @dataclass
 class VideoOutcome:
     """What :func:`run_video` produced: the frame count and, when the predictor keeps one, the per-object
-    RCMS record (``{obj_id: [{"trigger_frame", "promoted_frames", "qualities"}, ...]}``)."""
+    policy record (RCMS: ``{obj_id: [{"trigger_frame", "promoted_frames", "qualities"}, ...]}``)."""
 
     num_frames: int
-    rcms_records: Optional[dict[int, list[dict]]] = None
+    policy_records: Optional[dict[int, list[dict]]] = None
 
 
 def _collect_records(state: Any, into: dict[int, list[dict]], only_obj: Optional[int] = None) -> None:
-    getter = getattr(state, "rcms_records", None)
+    getter = getattr(state, "policy_records", None)
     if not callable(getter):
         return
     for obj_id, events in getter().items():
@@ -246,7 +218,7 @@ def run_video(
         finally:
             predictor.reset_state(state)
     _require_frames(video, writer.written, range(len(prompts.frame_names)))
-    has_records = callable(getattr(state, "rcms_records", None))
+    has_records = callable(getattr(state, "policy_records", None))
     return VideoOutcome(len(prompts.frame_names), records if has_records else None)
 
 

@@ -12,10 +12,12 @@ from typing import Any, Callable, ContextManager, Optional, Sequence
 
 import torch
 
-from sam2.data.mose_layout import MoseSplit, atomic_write_bytes
+from sam2.data.mose_layout import MoseSplit
+from sam2.utils.atomic_files import atomic_write_bytes
 from sam2.inference.options import InferenceOptions, VideoResult, WorkerReport
 from sam2.inference.submission import AtomicVideoDir, video_output_complete
-from sam2.inference.vos_runner import RunnerSettings, VideoOutcome, VideoPredictorLike, run_video
+from sam2.inference.prompt_records import RunnerSettings
+from sam2.inference.vos_runner import VideoOutcome, VideoPredictorLike, run_video
 
 logger = logging.getLogger(__name__)
 
@@ -141,8 +143,8 @@ def _run_one(
         output = AtomicVideoDir(options.output_mask_dir, name)
         with output as temp:
             outcome = run_video(predictor, split, name, temp, settings, progress=tick, autocast=amp)
-            if options.rcms_record_dir is not None:
-                write_rcms_record(Path(options.rcms_record_dir), name, outcome)
+            if options.policy_record_dir is not None:
+                write_policy_record(Path(options.policy_record_dir), name, outcome)
             output.commit()
         return VideoResult(name, "done", outcome.num_frames, time.perf_counter() - started, rank=rank)
     except Exception as exc:
@@ -154,14 +156,14 @@ def _run_one(
         return VideoResult(name, "failed", count, time.perf_counter() - started, error=describe_error(exc), rank=rank)
 
 
-def write_rcms_record(folder: Path, video: str, outcome: VideoOutcome) -> Path:
+def write_policy_record(folder: Path, video: str, outcome: VideoOutcome) -> Path:
     """Write ``folder/<video>.json`` = ``{"video", "objects": {obj_id: [events]}}`` atomically.
 
-    Raises ``RuntimeError`` when the predictor keeps no RCMS record (the flag cannot be honoured).
+    Raises ``RuntimeError`` when the predictor keeps no policy record (the flag cannot be honoured).
     """
-    if outcome.rcms_records is None:
-        raise RuntimeError("--rcms_record_dir: this video predictor keeps no RCMS record (no state.rcms_records())")
-    payload = {"video": video, "objects": {str(k): v for k, v in sorted(outcome.rcms_records.items())}}
+    if outcome.policy_records is None:
+        raise RuntimeError("--policy_record_dir: this video predictor keeps no policy record (no state.policy_records())")
+    payload = {"video": video, "objects": {str(k): v for k, v in sorted(outcome.policy_records.items())}}
     path = Path(folder) / f"{video}.json"
     atomic_write_bytes(path, json.dumps(payload, indent=1).encode("utf-8"))
     return path

@@ -117,7 +117,7 @@ class TrackMemory:
 
     cond: Dict[int, FrameOutput] = field(default_factory=dict)
     non_cond: Dict[int, FrameOutput] = field(default_factory=dict)
-    #: tracked frames stored under several memory hypotheses (``sam2.video.hypotheses``): per
+    #: tracked frames stored under several memory hypotheses (``sam2.video.memory.hypotheses``): per
     #: frame, the outputs of its surviving hypotheses (variant 0 is ``non_cond[frame]``)
     variants: Dict[int, List[FrameOutput]] = field(default_factory=dict)
 

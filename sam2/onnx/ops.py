@@ -18,7 +18,7 @@ __all__ = [
 
 #: score written into filled holes (as :func:`sam2.utils.misc.fill_holes_in_mask_scores`)
 HOLE_FILL_SCORE = 0.1
-#: quality of a prediction with no positive pixel (as :mod:`sam2.video.rcms`)
+#: quality of a prediction with no positive pixel (as :mod:`sam2.utils.mask_quality`)
 NO_QUALITY = -1.0
 
 
@@ -154,7 +154,7 @@ def non_overlap(masks: np.ndarray) -> np.ndarray:
 
 
 def mask_quality(masks: np.ndarray, scores: np.ndarray, ious: Optional[np.ndarray]) -> np.ndarray:
-    """MQF quality ``[B]`` of stored predictions (:func:`sam2.video.rcms.mask_quality`)."""
+    """MQF quality ``[B]`` of stored predictions (:func:`sam2.utils.mask_quality.mask_quality`)."""
     logits = np.asarray(masks, dtype=np.float32).reshape(masks.shape[0], -1)
     positive = logits > 0
     count = positive.sum(axis=1)

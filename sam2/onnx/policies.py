@@ -1,7 +1,7 @@
 """Memory policies of the ONNX tracker, decided in NumPy outside the graphs.
 
 * ``"sam2.1"`` - plain SAM 2.1 (nothing to decide).
-* ``"rcms"`` - the same rule as :class:`sam2.video.rcms.RCMSPolicy`: on an object's first
+* ``"rcms"`` - the same rule as :class:`sam2.video.policies.rcms.RCMSPolicy`: on an object's first
   absent tracked frame, promote up to ``N`` earlier tracked frames (newest first, frame 0
   never) whose quality is above ``tau`` into its conditioning memory; optional re-arming and
   a cap on promoted frames.
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from sam2.onnx.ops import NO_QUALITY
+from sam2.utils.constants import RCMS_PUBLISHED_N, RCMS_PUBLISHED_TAU
 from sam2.onnx.state import Entry, ObjectState
 
 logger = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class RcmsObjectState:
 
 
 class RcmsPolicy(PlainPolicy):
-    """RCMS (see the module docstring); parameters as :class:`sam2.video.rcms.RCMSPolicy`."""
+    """RCMS (see the module docstring); parameters as :class:`sam2.video.policies.rcms.RCMSPolicy`."""
 
     name = "rcms"
 
@@ -132,20 +133,18 @@ class RcmsPolicy(PlainPolicy):
 
 
 def make_policy(name: Optional[str], rcms: Mapping[str, Any]) -> PlainPolicy:
-    """The policy ``name`` (``None``: plain SAM 2.1, or RCMS when ``rcms`` has a positive
-    ``num_prev_frames_to_promote``) with RCMS settings ``rcms``.
+    """The policy ``name`` (``None`` or ``"sam2.1"``: plain SAM 2.1; ``"rcms"``: RCMS with the
+    settings ``rcms``, the published N and tau where they are missing).
 
     Raises:
         ValueError: an unknown or unsupported policy name (the message says why).
     """
-    n = int(rcms.get("num_prev_frames_to_promote") or 0)
-    if name in (None, "sam2.1") and n > 0:
-        name = "rcms"
     if name in (None, "sam2.1"):
         return PlainPolicy()
-    if name == "rcms":
+    if name == "rcms":  # the published N and tau where none is given
         params: Dict[str, Any] = {k: rcms[k] for k in ("rearm_after_present_frames", "max_promoted_frames") if k in rcms}
-        return RcmsPolicy(n, float(rcms.get("low_quality_threshold", 0.6)), **params)  # published tau
+        n = int(rcms.get("num_prev_frames_to_promote", RCMS_PUBLISHED_N))
+        return RcmsPolicy(n, float(rcms.get("low_quality_threshold", RCMS_PUBLISHED_TAU)), **params)
     why = _WHY_NOT.get(str(name).split("+")[0])
     raise ValueError(f"memory_policy={name!r} is not available in the ONNX tracker"
                      + (f": {why}" if why else f"; supported: {', '.join(SUPPORTED_POLICIES)}"))

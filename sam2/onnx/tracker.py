@@ -52,6 +52,8 @@ class OnnxVideoTracker:
         memory_policy: ``"sam2.1"`` or ``"rcms"`` (default: the exported model's).
         rcms: RCMS settings overriding the exported ones (``num_prev_frames_to_promote``,
             ``low_quality_threshold``, ``rearm_after_present_frames``, ``max_promoted_frames``).
+            A named ``memory_policy`` is never changed by them; without one, an explicit
+            ``num_prev_frames_to_promote`` switches RCMS on (> 0) or off (0), as the builders do.
         memory_slots, pointer_slots: sizes of the memory tensors fed to the tracking graph
             (default: ``num_maskmem + 1`` frames, ``max_obj_ptrs_in_encoder + 1`` pointers);
             a frame that reads more (many conditioning frames) gets larger tensors.
@@ -93,9 +95,16 @@ class OnnxVideoTracker:
             cfg["non_overlap_masks"] = bool(non_overlap_masks)
         self.image_size = int(cfg["image_size"])
         self.low_res = 4 * int(cfg["feat_size"])
-        settings = dict(cfg.get("rcms") or {})
-        settings.update(rcms or {})
-        self.policy = make_policy(memory_policy if memory_policy is not None else cfg.get("memory_policy"), settings)
+        explicit = dict(rcms or {})
+        settings = {**dict(cfg.get("rcms") or {}), **explicit}
+        n_given = explicit.get("num_prev_frames_to_promote")
+        if memory_policy is not None:  # a named policy is never changed by the RCMS settings
+            name = memory_policy
+        elif n_given is not None:  # no name: an explicit N switches RCMS on (> 0) or off (0)
+            name = "rcms" if int(n_given) > 0 else "sam2.1"
+        else:
+            name = cfg.get("memory_policy")
+        self.policy = make_policy(name, settings)
         self.memory_slots = int(memory_slots or cfg["num_maskmem"] + 1)
         self.pointer_slots = int(pointer_slots or cfg["max_obj_ptrs_in_encoder"] + 1)
         self.fixed_slots = bool(fixed_slots)

@@ -95,8 +95,23 @@ def model_config(model: SAM2Base, config_name: Optional[str] = None) -> Dict[str
     cfg["memory_dtype"] = str(dtype).replace("torch.", "")
     policy = getattr(model, "memory_policy", None)
     cfg["memory_policy"] = None if policy is None else getattr(policy, "name", type(policy).__name__)
-    cfg["rcms"] = dict(getattr(model, "rcms_settings", {}) or {})
+    cfg["rcms"] = _rcms_params(policy)
     return json.loads(json.dumps(cfg, default=str))
+
+
+def _rcms_params(policy) -> Dict[str, Any]:
+    """The RCMS parameters of ``policy`` (an RCMS policy, or a composition with an RCMS member),
+    else ``{}``."""
+    from sam2.video.policies.rcms import RCMSPolicy
+
+    members = getattr(policy, "members", [policy])
+    for member in members:
+        if isinstance(member, RCMSPolicy):
+            return {"num_prev_frames_to_promote": member.num_prev_frames_to_promote,
+                    "low_quality_threshold": member.low_quality_threshold,
+                    "rearm_after_present_frames": member.rearm_after_present_frames,
+                    "max_promoted_frames": member.max_promoted_frames}
+    return {}
 
 
 def _specs(model: SAM2Base, batch: int = 2, slots: int = 3, ptrs: int = 4, clicks: int = 2

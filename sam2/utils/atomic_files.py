@@ -53,3 +53,9 @@ def atomic_output(path: str | os.PathLike) -> Iterator[str]:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> None:
+    """Write ``payload`` to ``path`` through a temp file in the same folder and ``os.replace``."""
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(payload)

@@ -19,10 +19,11 @@ A tool ends with ``sys.exit(run_main(main))``; its ``main(argv)`` returns an exi
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -159,3 +160,42 @@ __all__ = [
     "ToolError", "add_output_flag", "add_progress_flag", "add_device_flag", "resolve_device",
     "add_model_flags", "command_with_model", "run_main",
 ]
+
+
+#: the one syntax of ``--policy_opt`` (both ``vos_inference_ddp.py`` and ``compare_policies.py``)
+POLICY_OPT_METAVAR = "[POLICY:]KEY=VALUE"
+
+
+def parse_policy_opts(items: Sequence[str], policies: Sequence[str]) -> Dict[str, Dict[str, Any]]:
+    """``--policy_opt`` values -> ``{policy: {key: value}}`` for each of ``policies``.
+
+    Each item is ``[POLICY:]KEY=VALUE``: ``POLICY`` names one of ``policies`` and may be left out
+    when only one policy runs. ``KEY`` is a parameter of that policy (``member.param`` for a
+    member of a composed policy); ``VALUE`` is read as JSON when it parses (numbers, booleans,
+    null), else as text.
+
+    Raises:
+        ValueError: naming the item, when it has no ``=``, no key, an unknown policy, or no
+            policy while several run.
+    """
+    out: Dict[str, Dict[str, Any]] = {p: {} for p in policies}
+    for item in items:
+        head, eq, raw = item.partition("=")
+        policy, colon, key = head.rpartition(":")
+        key = key.strip()
+        if not eq or not key:
+            raise ValueError(f"--policy_opt {item!r}: expected {POLICY_OPT_METAVAR}")
+        if not colon:
+            if len(out) != 1:
+                raise ValueError(f"--policy_opt {item!r}: name the policy ({POLICY_OPT_METAVAR}); "
+                                 f"several run: {', '.join(out) or 'none'}")
+            policy = next(iter(out))
+        policy = policy.strip()
+        if policy not in out:
+            raise ValueError(f"--policy_opt {item!r}: {policy!r} is not one of the policies run "
+                             f"({', '.join(out) or 'none'})")
+        try:
+            out[policy][key] = json.loads(raw)
+        except ValueError:
+            out[policy][key] = raw
+    return out

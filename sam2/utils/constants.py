@@ -6,6 +6,8 @@
 * :data:`MISSING_OBJECT_LOGIT`: the mask logit written for an object that has no prediction on a
   frame (not tracked yet, or judged absent); low enough that it never wins a pixel and that
   ``sigmoid`` gives exactly 0 in float32.
+* :data:`RCMS_PUBLISHED_N` / :data:`RCMS_PUBLISHED_TAU`: the published RCMS defaults (frames
+  promoted, quality threshold), used by the PyTorch policy and the ONNX tracker alike.
 """
 from __future__ import annotations
 
@@ -16,4 +18,7 @@ IMAGENET_STD: Tuple[float, float, float] = (0.229, 0.224, 0.225)
 
 MISSING_OBJECT_LOGIT: float = -1024.0
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "MISSING_OBJECT_LOGIT"]
+RCMS_PUBLISHED_N: int = 4
+RCMS_PUBLISHED_TAU: float = 0.6
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "MISSING_OBJECT_LOGIT", "RCMS_PUBLISHED_N", "RCMS_PUBLISHED_TAU"]

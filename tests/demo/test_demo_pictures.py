@@ -6,11 +6,11 @@ import pytest
 from PIL import Image
 
 from sam2.data import voc_palette, write_palette_png
+from sam2.data.palette import overlay_ids
 from sam2.demo.visualize import (
-    RcmsMarks,
+    PolicyMarks,
     VideoSources,
-    overlay_ids,
-    read_rcms_marks,
+    read_policy_marks,
     render_frame,
     strip_frame_indices,
     write_video_pictures,
@@ -36,29 +36,29 @@ def test_overlay_rejects_a_mask_of_another_size():
         overlay_ids(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5), np.int64))
 
 
-def test_rcms_record_is_read_per_frame(tmp_path):
+def test_policy_record_is_read_per_frame(tmp_path):
     record = tmp_path / "v.json"
     record.write_text(json.dumps({"video": "v", "objects": {
         "1": [{"trigger_frame": 9, "promoted_frames": [7, 4], "qualities": [0.9, 0.7]}],
         "2": [],
     }}))
-    marks = read_rcms_marks(record)
+    marks = read_policy_marks(record)
     assert marks.triggers == {9: [1]}
     assert marks.promoted == {7: [(1, 0.9)], 4: [(1, 0.7)]}
     assert marks.num_promoted == 2
     assert marks.kept_before(8) == [] and marks.kept_before(9) == [(1, 4), (1, 7)]
-    assert read_rcms_marks(tmp_path / "absent.json").num_promoted == 0
+    assert read_policy_marks(tmp_path / "absent.json").num_promoted == 0
     (tmp_path / "bad.json").write_text("{\"objects\": 3}")
     with pytest.raises(ValueError, match="bad.json"):
-        read_rcms_marks(tmp_path / "bad.json")
+        read_policy_marks(tmp_path / "bad.json")
 
 
 def test_strip_keeps_rcms_frames_and_is_evenly_filled():
-    marks = RcmsMarks(triggers={13: [1]}, promoted={5: [(1, 0.8)]}, trigger_of={1: 13})
+    marks = PolicyMarks(triggers={13: [1]}, promoted={5: [(1, 0.8)]}, trigger_of={1: 13})
     frames = strip_frame_indices(20, marks, count=6)
     assert len(frames) == 6 and frames == sorted(set(frames))
     assert 13 in frames and 5 in frames and 0 in frames and 19 in frames
-    assert strip_frame_indices(3, RcmsMarks(), count=8) == [0, 1, 2]
+    assert strip_frame_indices(3, PolicyMarks(), count=8) == [0, 1, 2]
 
 
 def _tiny_video(root, num_frames=4, h=24, w=32):
@@ -75,7 +75,7 @@ def _tiny_video(root, num_frames=4, h=24, w=32):
 
 def test_gif_has_every_frame_and_strip_has_the_chosen_rows(tmp_path):
     sources = _tiny_video(tmp_path)
-    marks = RcmsMarks(triggers={3: [1]}, promoted={1: [(1, 0.75)]}, trigger_of={1: 3})
+    marks = PolicyMarks(triggers={3: [1]}, promoted={1: [(1, 0.75)]}, trigger_of={1: 3})
     one = render_frame(sources, 0, "00000", marks)
     assert one.height > 24 and one.width > 3 * 32  # three panels side by side, titles above
     gif, strip = write_video_pictures(sources, marks, tmp_path / "o" / "d.gif", tmp_path / "o" / "s.png", strip_count=2)
@@ -99,16 +99,16 @@ def test_missing_prediction_frame_is_named(tmp_path):
     sources = _tiny_video(tmp_path)
     (sources.predictions["on"] / "00002.png").unlink()
     with pytest.raises(FileNotFoundError, match="00002.png"):
-        render_frame(sources, 2, "00002", RcmsMarks())
+        render_frame(sources, 2, "00002", PolicyMarks())
 
 
 def test_caption_groups_kept_frames_by_object():
-    from sam2.demo.visualize import _rcms_caption
+    from sam2.demo.visualize import _marks_caption
 
-    marks = RcmsMarks(triggers={6: [1], 9: [3]}, promoted={1: [(1, 0.6), (3, 0.8)], 2: [(1, 0.7)], 4: [(3, 0.9)]},
+    marks = PolicyMarks(triggers={6: [1], 9: [3]}, promoted={1: [(1, 0.6), (3, 0.8)], 2: [(1, 0.7)], 4: [(3, 0.9)]},
                       trigger_of={1: 6, 3: 9})
-    assert _rcms_caption(marks, 6) == "obj 1 lost: RCMS fires"
-    assert _rcms_caption(marks, 2) == "promoted: obj1 q=0.70"
-    assert _rcms_caption(marks, 7) == "kept: obj1 #1 #2"  # object 3 has not fired yet
-    assert _rcms_caption(marks, 10) == "kept: obj1 #1 #2, obj3 #1 #4"
-    assert _rcms_caption(marks, 0) == ""
+    assert _marks_caption(marks, 6) == "obj 1 lost: RCMS fires"
+    assert _marks_caption(marks, 2) == "promoted: obj1 q=0.70"
+    assert _marks_caption(marks, 7) == "kept: obj1 #1 #2"  # object 3 has not fired yet
+    assert _marks_caption(marks, 10) == "kept: obj1 #1 #2, obj3 #1 #4"
+    assert _marks_caption(marks, 0) == ""

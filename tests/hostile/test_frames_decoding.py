@@ -12,7 +12,7 @@ from PIL import Image
 from sam2.data import DataFormatError
 from sam2.data.frame_decode import to_rgb8
 from sam2.data.mose_layout import read_rgb
-from sam2.video.frame_source import FrameReadError, ImageFolderSource
+from sam2.video.sources.frame_source import FrameReadError, ImageFolderSource
 
 H, W = 16, 24
 

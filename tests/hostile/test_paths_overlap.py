@@ -85,10 +85,11 @@ def test_zip_inside_an_input_is_refused(split, tmp_path, capsys):
     assert snapshot(split) == before and not (tmp_path / "out").exists()
 
 
-def test_record_folder_equal_to_an_input_is_refused(split, tmp_path, capsys):
+@pytest.mark.parametrize("flag", ["--policy_record_dir", "--rcms_record_dir"])  # the older name is an alias
+def test_record_folder_equal_to_an_input_is_refused(split, tmp_path, capsys, flag):
     before = snapshot(split)
-    err = _refused(vos_inference_ddp, _argv(split, tmp_path / "out", "--rcms_record_dir", str(split / "Annotations")), capsys)
-    assert f"--rcms_record_dir {split / 'Annotations'} is the same path as --input_mask_dir" in err
+    err = _refused(vos_inference_ddp, _argv(split, tmp_path / "out", flag, str(split / "Annotations")), capsys)
+    assert f"--policy_record_dir {split / 'Annotations'} is the same path as --input_mask_dir" in err
     assert snapshot(split) == before
 
 

@@ -107,7 +107,7 @@ def test_numpy_integers_are_accepted(predictor, state) -> None:
 
 
 def test_stream_refuses_a_nan_click(predictor) -> None:
-    from sam2.video.stream import open_stream
+    from sam2.video.tracking.stream import open_stream
 
     first = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
     stream = open_stream(predictor, first)

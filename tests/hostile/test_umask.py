@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from sam2.data.mose_layout import atomic_write_bytes, write_palette_png
+from sam2.data.mose_layout import write_palette_png
+from sam2.utils.atomic_files import atomic_write_bytes
 from sam2.utils.atomic_files import atomic_output, current_umask
 from training.utils.checkpoint_utils import atomic_torch_save
 

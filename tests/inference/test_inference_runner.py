@@ -13,7 +13,8 @@ from inference_splits import CUSTOM_PALETTE, corrupt_jpeg, make_small_split, rea
 from sam2.data.mose_layout import DataFormatError, MoseSplit, read_index_png
 from sam2.inference.app import run_inference
 from sam2.inference.options import InferenceOptions
-from sam2.inference.vos_runner import RunnerSettings, run_video
+from sam2.inference.prompt_records import RunnerSettings
+from sam2.inference.vos_runner import run_video
 
 
 @pytest.fixture()
@@ -34,7 +35,7 @@ def test_default_mode_writes_every_frame_with_input_palette(split_root, tmp_path
     out.mkdir()
     predictor = FakeVideoPredictor()
     outcome = run_video(predictor, _split(split_root), "a", out, RunnerSettings())
-    assert outcome.num_frames == 7 and outcome.rcms_records is None  # the fake keeps no RCMS record
+    assert outcome.num_frames == 7 and outcome.policy_records is None  # the fake keeps no RCMS record
     names = sorted(p.name for p in out.iterdir())
     assert names == [f"{t:05d}.png" for t in range(7)]
     ids, palette = read_index_png(out / "00004.png")
@@ -139,12 +140,12 @@ def test_worker_that_cannot_build_its_model_fails_every_video(split_root, tmp_pa
 
 
 class _RecordingState:
-    """Wraps the fake state and adds ``rcms_records()`` as the real ``InferenceState`` has."""
+    """Wraps the fake state and adds ``policy_records()`` as the real ``InferenceState`` has."""
 
     def __init__(self, inner):
         self.inner = inner
 
-    def rcms_records(self):
+    def policy_records(self):
         return {obj_id: [{"trigger_frame": 2, "promoted_frames": [1], "qualities": [0.9]}]
                 for obj_id in sorted({o for _, o in self.inner.prompts})}
 
@@ -168,10 +169,10 @@ def _recording_factory(options, device):
 
 
 @pytest.mark.parametrize("separate", [False, True])
-def test_rcms_record_written_per_video(split_root, tmp_path, separate):
+def test_policy_record_written_per_video(split_root, tmp_path, separate):
     import json
 
-    options = _options(split_root, tmp_path / "out", rcms_record_dir=tmp_path / "rcms",
+    options = _options(split_root, tmp_path / "out", policy_record_dir=tmp_path / "rcms",
                        track_object_appearing_later_in_video=separate)
     assert run_inference(options, _recording_factory).exit_code == 0
     record = json.loads((tmp_path / "rcms" / "late.json").read_text())
@@ -183,10 +184,10 @@ def test_rcms_record_written_per_video(split_root, tmp_path, separate):
     assert sorted(p.name for p in (tmp_path / "rcms").iterdir()) == ["a.json", "b.json", "late.json"]
 
 
-def test_rcms_record_flag_without_record_support_fails_loudly(split_root, tmp_path):
-    options = _options(split_root, tmp_path / "out", rcms_record_dir=tmp_path / "rcms")
+def test_policy_record_flag_without_record_support_fails_loudly(split_root, tmp_path):
+    options = _options(split_root, tmp_path / "out", policy_record_dir=tmp_path / "rcms")
     summary = run_inference(options, make_fake_predictor)
-    assert summary.exit_code == 1 and all("rcms_records" in r.error for r in summary.failed)
+    assert summary.exit_code == 1 and all("policy_records" in r.error for r in summary.failed)
 
 
 def _load_tool(monkeypatch):

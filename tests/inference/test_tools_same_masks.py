@@ -81,7 +81,7 @@ def _write_mp4(path: Path, frames) -> Path:
 
 
 def _decoded(path: Path) -> list:
-    from sam2.video.live_sources import av_frame_rgb
+    from sam2.video.sources.live_sources import av_frame_rgb
 
     import av
 

@@ -166,13 +166,13 @@ def test_video_predictor_settings_and_rcms_route() -> None:
 def test_older_rcms_block_is_read_as_the_rcms_policy_params(tmp_path: Path) -> None:
     """A config's ``rcms:`` block (the older spelling) gives the rcms policy's parameters, and a
     positive N there selects RCMS when the config names no policy; an unknown key is an error."""
-    from sam2.video.rcms import RCMSPolicy
+    from sam2.video.policies.rcms import RCMSPolicy
 
     old = tmp_path / "old_rcms.yaml"
     old.write_text("rcms:\n  num_prev_frames_to_promote: 2\n  low_quality_threshold: 0.3\n"
                    "model:\n  _target_: sam2.sam2_video_predictor.SAM2VideoPredictor\n")
     from sam2.build_sam import compose_config
-    from sam2.video.settings import resolve_video_settings
+    from sam2.video.tracking.settings import resolve_video_settings
 
     settings = resolve_video_settings(compose_config(str(old), []), where="old")
     assert isinstance(settings.memory_policy, RCMSPolicy)

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from sam2.onnx import ops
 from sam2.utils.misc import fill_holes_in_mask_scores
-from sam2.video.rcms import mask_quality
+from sam2.utils.mask_quality import mask_quality
 
 
 @pytest.mark.parametrize("size", [(128, 128), (60, 75), (8, 8), (17, 40)])

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from golden_run import DEMO_CKPT, file_sha256, load_golden, rel_l2, run_policy
-from sam2.video.dam4sam import Dam4SamPolicy
+from sam2.video.policies.dam4sam import Dam4SamPolicy
 
 TOL = 1e-4
 pytestmark = pytest.mark.slow  # the demo model on 30 frames: about a minute per scenario

@@ -9,12 +9,12 @@ import torch
 import torch.nn.functional as F
 
 from sam2.evaluation.segments import ObjectScore
-from sam2.video.composed import ComposedPolicy
-from sam2.video.dam4sam import Dam4SamCore, largest_component, mask_bounds, rectangle_overlap
+from sam2.video.policies.composed import ComposedPolicy
+from sam2.video.policies.dam4sam import Dam4SamCore, largest_component, mask_bounds, rectangle_overlap
 from sam2.video.policies import resolve_policy
-from sam2.video.rcms import RCMSPolicy
-from sam2.video.sam2long import Sam2LongPolicy, _Pair, rank_scales, select_pathways
-from sam2.video.samurai import (BoxKalmanFilter, SamuraiPolicy, box_to_measurement, candidate_boxes,
+from sam2.video.policies.rcms import RCMSPolicy
+from sam2.video.policies.sam2long import Sam2LongPolicy, _Pair, rank_scales, select_pathways
+from sam2.video.policies.samurai import (BoxKalmanFilter, SamuraiPolicy, box_to_measurement, candidate_boxes,
                                 motion_iou, state_to_box)
 
 RCMS = {"num_prev_frames_to_promote": 4, "low_quality_threshold": 0.6}
@@ -156,8 +156,11 @@ def test_inference_tool_flags(tmp_path):
     spec = importlib.util.spec_from_file_location("vos_tool", root / "tools" / "vos_inference_ddp.py")
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    assert tool.parse_policy_opts(["kf_score_weight=0.3", "name=x", "flag=true"]) == {
-        "kf_score_weight": 0.3, "name": "x", "flag": True}
+    args = tool.build_parser().parse_args(
+        ["--output_mask_dir", str(tmp_path / "o"), "--base_video_dir", str(tmp_path), "--input_mask_dir", str(tmp_path),
+         "--memory_policy", "samurai", "--policy_opt", "kf_score_weight=0.3", "--policy_opt", "name=x",
+         "--policy_opt", "samurai:flag=true"])
+    assert tool.policy_opts(args) == {"kf_score_weight": 0.3, "name": "x", "flag": True}
     base = ["--output_mask_dir", str(tmp_path / "o"), "--base_video_dir", str(tmp_path),
             "--input_mask_dir", str(tmp_path)]
     args = tool.build_parser().parse_args(base + ["--memory_policy", "samurai", "--policy_opt", "kf_score_weight=0.3"])
@@ -168,7 +171,8 @@ def test_inference_tool_flags(tmp_path):
     assert resolve_policy({"name": "sam2long", "params": {"num_pathway": 2}}, RCMS).hypotheses == 2
     for bad in (["--policy_opt", "a=1"], ["--memory_policy", "samurai+dam4sam"],
                 ["--memory_policy", "rcms+sam2long"], ["--memory_policy", "sam2long", "--policy_opt", "num_pathway=0"],
-                ["--memory_policy", "samurai", "--policy_opt", "novalue"]):
+                ["--memory_policy", "samurai", "--policy_opt", "novalue"],
+                ["--memory_policy", "samurai", "--policy_opt", "dam4sam:iou_threshold=0.5"]):
         with pytest.raises(SystemExit):
             tool._check_paths(tool.build_parser(), tool.build_parser().parse_args(base + bad))
 
@@ -189,14 +193,17 @@ def _compare_tool():
 def test_bootstrap_intervals_cover_the_mean():
     tool = _compare_tool()
     rng = np.random.default_rng(1)
-    objs = [ObjectScore("v", i, float(j), 0.0, float(j), d_j=float(j), d_f_dot=float(j))
-            for i, j in enumerate(rng.uniform(0.2, 0.9, size=40))]
+    objs = [ObjectScore(f"v{i // 2}", i % 2, float(j), 0.0, float(j), d_j=float(j), d_f_dot=float(j))
+            for i, j in enumerate(rng.uniform(0.2, 0.9, size=40))]  # 20 videos of 2 objects
     ci = tool.bootstrap_ci(objs, rounds=300, seed=0)
     mean = 100 * np.mean([o.j for o in objs])
     lo, hi = ci["J&Ḟ"]
     assert lo < mean < hi and hi - lo < 20
     assert ci["J&Ḟ_r"] is None  # no object has a reappearance
     assert tool.bootstrap_ci(objs, rounds=300, seed=0) == ci  # seeded
+    one_video = [ObjectScore("v", o.obj_id, o.j, o.f, o.f_dot, d_j=o.d_j, d_f_dot=o.d_f_dot) for o in objs[:2]]
+    lo, hi = tool.bootstrap_ci(one_video, rounds=50, seed=0)["J&Ḟ"]
+    assert lo == hi  # videos are the unit: one video, one replicate value
 
 
 def test_table_is_relative_to_plain_sam2():
@@ -216,7 +223,7 @@ def test_table_is_relative_to_plain_sam2():
 def test_demo_strip_reads_policy_records(tmp_path):
     import json
 
-    from sam2.demo.visualize import _rcms_caption, read_rcms_marks
+    from sam2.demo.visualize import _marks_caption, read_policy_marks
 
     record = {"video": "v", "objects": {"1": [
         {"frame": 3, "branch": "motion", "chosen": 2, "ious": [0.9, 0.5, 0.7], "valid": False},
@@ -227,10 +234,10 @@ def test_demo_strip_reads_policy_records(tmp_path):
     ]}}
     path = tmp_path / "v.json"
     path.write_text(json.dumps(record))
-    marks = read_rcms_marks(path)
+    marks = read_policy_marks(path)
     assert marks.notes[3] == ["obj1 motion pick #2", "obj1 not in memory"]
     assert marks.promoted[4] == [(1, 0.85)] and marks.promoted[5] == [(1, 0.7)]
-    assert "motion pick" in _rcms_caption(marks, 3)
+    assert "motion pick" in _marks_caption(marks, 3)
     assert marks.notes[7] == ["obj1 diverse pathways", "obj1 best pathway from #2"]
     assert 8 not in marks.notes
 
@@ -283,3 +290,16 @@ def test_compare_tool_refuses_a_policy_named_twice(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=str(tmp_path), env=env)
     assert proc.returncode == 2 and "sam2.1 named more than once" in proc.stderr
     assert not (tmp_path / "out" / "table.md").exists()
+
+
+def test_policy_opt_has_one_syntax_for_every_tool():
+    from sam2.utils.cli import parse_policy_opts
+
+    assert parse_policy_opts(["sam2long:num_pathway=3", "rcms+samurai:samurai.kf_score_weight=0.3", "rcms:x=a"],
+                             ["sam2long", "rcms+samurai", "rcms"]) == {
+        "sam2long": {"num_pathway": 3}, "rcms+samurai": {"samurai.kf_score_weight": 0.3}, "rcms": {"x": "a"}}
+    assert parse_policy_opts(["num_pathway=3"], ["sam2long"]) == {"sam2long": {"num_pathway": 3}}
+    for bad, why in ((["num_pathway=3"], "name the policy"), (["samurai:k=1"], "'samurai' is not one of"),
+                     (["sam2long:num_pathway"], "expected [POLICY:]KEY=VALUE"), (["sam2long:=1"], "expected")):
+        with pytest.raises(ValueError, match=why.replace("[", r"\[").replace("]", r"\]")):
+            parse_policy_opts(bad, ["sam2long", "rcms"])

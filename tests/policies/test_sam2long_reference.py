@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from golden_run import DEMO_CKPT, load_golden, rel_l2, replay_golden
-from sam2.video.sam2long import Sam2LongPolicy
+from sam2.video.policies.sam2long import Sam2LongPolicy
 
 TOL = 1e-4
 #: cumulative scores sum a log IoU per frame, so their float noise grows with the video's length

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from golden_run import load_golden, rel_l2, replay_golden
-from sam2.video.samurai import SamuraiPolicy
+from sam2.video.policies.samurai import SamuraiPolicy
 
 TOL = 1e-4
 pytestmark = pytest.mark.slow  # the demo model on 30 frames: about a minute per scenario

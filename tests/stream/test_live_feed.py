@@ -11,8 +11,8 @@ import threading
 import numpy as np
 import pytest
 
-from sam2.video.live_feed import FeedClosedError, FrameFeed
-from sam2.video.live_sources import CorruptFrameError, IteratorSource, LiveFrame
+from sam2.video.sources.live_feed import FeedClosedError, FrameFeed
+from sam2.video.sources.live_sources import CorruptFrameError, IteratorSource, LiveFrame
 
 WAIT = 30.0  # safety net against a hung thread, never reached when the code is right
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from sam2.video.live_sources import (
+from sam2.video.sources.live_sources import (
     AVSource, CorruptFrameError, FrameSizeError, ImageFolderSource, IteratorSource,
     LiveSourceError, MissingExtraError, as_rgb_uint8, camera_target, open_live_source,
     parse_source_spec,
@@ -43,6 +43,26 @@ def test_folder_order_integer_then_natural(tmp_path):
     for name, v in [("cam_frame10.png", 10), ("cam_frame9.png", 9), ("cam_frame100.png", 100)]:
         _save(natural, name, v)
     assert _values(ImageFolderSource(natural)) == [9, 10, 100]
+
+
+def test_folder_follows_the_frame_lister_rules(tmp_path):
+    """The live folder lists frames with sam2.data.frame_files: links out of the folder and two
+    files at the same position are refused, naming the files."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    _save(outside, "secret.png", 7)
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    _save(linked, "0.png", 0)
+    (linked / "1.png").symlink_to(outside / "secret.png")
+    with pytest.raises(LiveSourceError, match="1.png.*outside its folder"):
+        ImageFolderSource(linked)
+    twice = tmp_path / "twice"
+    twice.mkdir()
+    _save(twice, "1.png", 1)
+    _save(twice, "001.jpg", 1)
+    with pytest.raises(LiveSourceError, match="001.jpg and 1.png"):
+        ImageFolderSource(twice)
 
 
 def test_folder_corrupt_frame_skipped_or_error(tmp_path, caplog):

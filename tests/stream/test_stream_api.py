@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from stream_helpers import build_instant
-from sam2.video.live_sources import LiveFrame
-from sam2.video.stream import (
+from sam2.video.sources.live_sources import LiveFrame
+from sam2.video.tracking.stream import (
     StreamClosedError, StreamFrameError, StreamMasks, StreamPromptError, VideoStream, open_stream,
 )
 
@@ -175,7 +175,7 @@ _PER_FRAME = {"rcms": "host_quality", "samurai": "frames", "dam4sam": "present"}
 
 
 def _per_frame_dicts(policy, policy_state):
-    from sam2.video.composed import ComposedPolicy
+    from sam2.video.policies.composed import ComposedPolicy
 
     names = [m.name for m in policy.members] if isinstance(policy, ComposedPolicy) else [policy.name]
     out = {}

@@ -79,9 +79,9 @@ def test_push_equals_propagate_in_video(clip12, rcms):
         assert b.num_evicted == a.num_evicted
         assert a.num_evicted > 0 or rcms  # (promoted frames 5, 6 protect 2..10 from eviction)
     if rcms:
-        records = off_state.rcms_records()
+        records = off_state.policy_records()
         assert records[1] and records[1][0]["promoted_frames"] == [6, 5]
-        assert stream.state.rcms_records() == records
+        assert stream.state.policy_records() == records
     # sanity: the masks are not trivially empty
     assert (on[3][0] > 0).any()
 
@@ -89,7 +89,7 @@ def test_push_equals_propagate_in_video(clip12, rcms):
 def test_a_stream_told_its_length_equals_propagate_on_a_short_video(clip12):
     """12 frames, fewer than the 16 object pointers the model reads: the offline predictor
     bounds that window by the video's length, a stream by ``num_frames`` when it is given."""
-    from sam2.video.stream import StreamFrameError, open_stream
+    from sam2.video.tracking.stream import StreamFrameError, open_stream
 
     folder, frames, masks = clip12
     _, _, off = _offline(build_instant(["++model.num_maskmem=3"]), folder, masks)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sam2.video.live_sources import IteratorSource
+from sam2.video.sources.live_sources import IteratorSource
 from stream_media import corrupt_mjpeg_frame, moving_square_frames, square_mask, write_video
 
 ROOT = Path(__file__).resolve().parents[2]

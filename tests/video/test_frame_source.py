@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from sam2.video.frame_source import FrameReadError, ImageFolderSource, open_frame_source
+from sam2.video.sources.frame_source import FrameReadError, ImageFolderSource, open_frame_source
 
 S = 32
 

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from sam2.data.mose_layout import DataFormatError, MoseSplit
-from sam2.video.frame_source import FrameReadError, open_frame_source
+from sam2.video.sources.frame_source import FrameReadError, open_frame_source
 
 S = 16
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from sam2.modeling.track_types import FrameOutput
-from sam2.video.memory_bank import MemoryBank, ReadWindow
+from sam2.video.memory.memory_bank import MemoryBank, ReadWindow
 
 
 def _out(value: float = 1.0) -> FrameOutput:
@@ -45,7 +45,7 @@ def test_eviction_reverse_drops_frames_behind_in_time_order():
 
 
 def test_eviction_off_keeps_everything():
-    bank = MemoryBank(ReadWindow(reach=1), evict=False)
+    bank = MemoryBank(ReadWindow(reach=1), memory_eviction="off")
     for t in range(10):
         bank.put(t, _out(), is_cond=False)
     assert bank.evict(9, reverse=False) == []

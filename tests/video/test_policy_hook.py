@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from sam2.build_sam import build_sam2_video_predictor
 from sam2.modeling.track_types import MaskCandidates
 from sam2.video.policies import FrameDecision, MemoryPolicy, PlainSAM2Policy, register_policy
-from sam2.video.rcms import RCMSPolicy
+from sam2.video.policies.rcms import RCMSPolicy
 
 INSTANT = "configs/sam2.1/sam2.1_hiera_instant.yaml"
 

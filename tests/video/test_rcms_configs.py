@@ -7,7 +7,7 @@ import torch
 from sam2.build_sam import build_sam2_video_predictor
 from sam2.sam2_video_predictor_vos import SAM2VideoPredictorVOS
 from sam2.video.policies import PlainSAM2Policy
-from sam2.video.rcms import RCMSPolicy
+from sam2.video.policies.rcms import RCMSPolicy
 
 RCMS_T = "configs/sam2.1/sam2.1_hiera_t_rcms_mqf_mss_lvt.yaml"
 INSTANT = "configs/sam2.1/sam2.1_hiera_instant.yaml"

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from sam2.modeling.track_types import FrameOutput
-from sam2.video.memory_bank import MemoryBank, ReadWindow
+from sam2.video.memory.memory_bank import MemoryBank, ReadWindow
 from sam2.video.policies import FrameDecision, PlainSAM2Policy
-from sam2.video.rcms import NO_QUALITY, RCMSPolicy, mask_quality
+from sam2.utils.mask_quality import NO_QUALITY, mask_quality
+from sam2.video.policies.rcms import RCMSPolicy
 
 
 def _frame(score: float, iou: float = 1.0, logit: float = 4.0, empty: bool = False) -> FrameOutput:
@@ -32,7 +33,7 @@ class Driver:
 
     def __init__(self, policy, prompt_frames=(0,), evict=False, reach=100):
         self.policy = policy
-        self.bank = MemoryBank(ReadWindow(reach=reach), evict=evict)
+        self.bank = MemoryBank(ReadWindow(reach=reach), memory_eviction="drop" if evict else "off")
         self.state = policy.new_object_state()
         for f in prompt_frames:
             self.bank.put(f, _frame(10.0), is_cond=True)

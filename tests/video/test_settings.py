@@ -1,4 +1,4 @@
-"""The video predictor's settings are resolved once (sam2.video.settings): where each value comes
+"""The video predictor's settings are resolved once (sam2.video.tracking.settings): where each value comes
 from, which wins, and that a named policy is never changed by another argument."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from sam2.video.policies import ComposedPolicy, PlainSAM2Policy
-from sam2.video.rcms import PUBLISHED_N, PUBLISHED_TAU, RCMSPolicy
-from sam2.video.settings import resolve_video_settings
+from sam2.video.policies.rcms import PUBLISHED_N, PUBLISHED_TAU, RCMSPolicy
+from sam2.video.tracking.settings import resolve_video_settings
 
 STOCK = {"memory_policy": {"name": "sam2.1", "params": {}},
          "video_predictor": {"memory_dtype": "bfloat16", "batch_objects": True}}
@@ -20,7 +20,7 @@ def _rcms(policy) -> tuple:
 
 
 def test_a_named_policy_is_never_changed_by_rcms_arguments(caplog):
-    with caplog.at_level(logging.WARNING, logger="sam2.video.settings"):
+    with caplog.at_level(logging.WARNING, logger="sam2.video.tracking.settings"):
         settings = resolve_video_settings(STOCK, memory_policy="sam2.1", num_prev_frames_to_promote=4)
     assert isinstance(settings.memory_policy, PlainSAM2Policy)
     assert "not used" in caplog.text and "num_prev_frames_to_promote" in caplog.text

@@ -9,10 +9,10 @@ import torch
 
 from sam2.build_sam import build_sam2_video_predictor
 from sam2.sam2_video_predictor import PromptError, SAM2VideoPredictor
-from sam2.video.frame_source import FrameReadError
+from sam2.video.sources.frame_source import FrameReadError
 from sam2.video.policies import PlainSAM2Policy
-from sam2.video.rcms import RCMSPolicy
-from sam2.video.state import InferenceState
+from sam2.video.policies.rcms import RCMSPolicy
+from sam2.video.tracking.state import InferenceState
 from scripted_outputs import script_outputs
 
 INSTANT = "configs/sam2.1/sam2.1_hiera_instant.yaml"
@@ -120,8 +120,8 @@ def test_rcms_with_eviction_equals_without(tmp_path):
     assert s1.tracks[1].bank.num_evicted > 0
     for f in o0:
         assert torch.equal(o0[f], o1[f]), f"frame {f} differs with eviction"
-    assert s1.rcms_records() == s0.rcms_records()
-    (event,) = s1.rcms_records()[1]
+    assert s1.policy_records() == s0.policy_records()
+    (event,) = s1.policy_records()[1]
     assert event["trigger_frame"] == 15 and event["promoted_frames"] == [6, 5]
 
 

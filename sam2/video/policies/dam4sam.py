@@ -234,7 +234,7 @@ class Dam4SamCore:
 import torch.nn.functional as F  # noqa: E402
 
 from sam2.modeling.sam2_memory import MemoryFrameRef, MemorySelection, PointerRef  # noqa: E402
-from sam2.video.policies import FrameDecision, MemoryPolicy  # noqa: E402
+from sam2.video.policies.base import FrameDecision, MemoryPolicy  # noqa: E402
 
 
 class Dam4SamPolicy(MemoryPolicy):

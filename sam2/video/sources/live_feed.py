@@ -27,7 +27,7 @@ import threading
 from collections import deque
 from typing import Deque, Iterable, Iterator, List, Optional
 
-from sam2.video.live_sources import LiveFrame, LiveSource
+from sam2.video.sources.live_sources import LiveFrame, LiveSource
 
 logger = logging.getLogger(__name__)
 

@@ -1,22 +1,24 @@
-"""The video predictor's per-frame step: one inference path for prompts and tracking.
+"""The tracker: handed the model, it owns the per-frame step and the memory policy.
 
-:class:`FrameStepMixin` is mixed into :class:`~sam2.sam2_video_predictor.SAM2VideoPredictor`
-(it uses the model's ``track_step``, ``_encode_new_memory`` and settings). Everything that runs
-the model on a frame goes through :meth:`FrameStepMixin._infer`:
+:class:`Tracker` builds every inference state (:meth:`Tracker.new_inference_state`, for videos
+and streams alike) with its policy, memory dtype and device, and runs the one inference path
+of a frame, :meth:`Tracker.infer`; the model (``track_step``, ``_encode_new_memory``, ...) only
+computes, and what the policy decides reaches it as arguments of ``track_step``.
+:class:`~sam2.sam2_video_predictor.SAM2VideoPredictor` (the official API) delegates to it:
 
 * a prompt (``add_new_points_or_box`` / ``add_new_mask``) runs one object, without memory
   encoding (the prompt's memory is encoded once the user is done, by the preflight);
-* tracking (:meth:`FrameStepMixin.track_frame`) runs every object that is not conditioned on
+* tracking (:meth:`Tracker.track_frame`) runs every object that is not conditioned on
   the frame, batched when objects read memory from the same frames, shows each object's
-  candidates to the memory policy (the single hook, :mod:`sam2.video.policies`), encodes the
-  chosen masks into memory, stores them and evicts what the read window no longer needs.
+  candidates to the memory policy (:mod:`sam2.video.policies`), encodes the chosen masks into
+  memory, stores them and evicts what the read window no longer needs.
 
-Low-res outputs become video-resolution outputs in one place, :meth:`FrameStepMixin._to_video_res`.
+Low-res outputs become video-resolution outputs in one place, :meth:`Tracker.to_video_res`.
 """
 from __future__ import annotations
 
 from functools import partial
-from typing import List, NamedTuple, Optional, Sequence
+from typing import List, NamedTuple, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -25,15 +27,17 @@ from sam2.modeling.track_types import FrameOutput, MaskCandidates, PointInputs, 
 from sam2.utils.constants import MISSING_OBJECT_LOGIT
 from sam2.utils.mask_quality import mask_quality
 from sam2.utils.misc import fill_holes_in_mask_scores
-from sam2.video.hypotheses import Hypothesis
-from sam2.video.policies import FrameDecision
-from sam2.video.state import FrameFeatures, InferenceState, ObjectTrack
+from sam2.video.memory.hypotheses import Hypothesis
+from sam2.video.memory.memory_bank import EVICTION_MODES, MemoryBank
+from sam2.video.policies import FrameDecision, MemoryPolicy
+from sam2.video.tracking.settings import as_memory_dtype
+from sam2.video.tracking.state import FeatureCache, FrameFeatures, InferenceState, ObjectTrack
 
-__all__ = ["FrameStepMixin", "Inferred", "MISSING_OBJECT_LOGIT"]
+__all__ = ["Tracker", "Inferred", "MISSING_OBJECT_LOGIT"]
 
 
 class Inferred(NamedTuple):
-    """What :meth:`FrameStepMixin._infer` computed for ``B`` objects on one frame."""
+    """What :meth:`Tracker.infer` computed for ``B`` objects on one frame."""
 
     out: FrameOutput  # the model's output, no memory features ([B, ...] tensors)
     masks: torch.Tensor  # [B, 1, h, w] low-res logits after hole filling (compute device)
@@ -76,18 +80,79 @@ def _stack_memories(banks: Sequence, frame_idx: int, reverse: bool, device: torc
     return merged
 
 
-class FrameStepMixin:
-    """Per-frame inference of the video predictor (see the module docstring)."""
+class Tracker:
+    """Per-video tracking with one model (see the module docstring).
+
+    Args:
+        model: the network (a :class:`~sam2.modeling.sam2_base.SAM2Base` with the video
+            predictor's output settings: ``fill_hole_area``, ``non_overlap_masks``,
+            ``clear_non_cond_mem_around_input``).
+        policy: the memory policy every new inference state gets.
+        memory_dtype: dtype of stored memory features (states may override it).
+        batch_objects: run objects whose memories have the same layout through the model together.
+    """
+
+    def __init__(self, model, policy: MemoryPolicy, memory_dtype: torch.dtype, batch_objects: bool) -> None:
+        self.model = model
+        self.policy = policy
+        self.memory_dtype = memory_dtype
+        self.batch_objects = batch_objects
+
+    # ------------------------------------------------------------------------------------
+    # states
+    # ------------------------------------------------------------------------------------
+    def new_inference_state(
+        self, frames, *, num_frames: Optional[int], video_height: int, video_width: int,
+        offload_video_to_cpu: bool = False, offload_state_to_cpu: bool = False,
+        memory_eviction: str = "offload", memory_dtype: Optional[Union[str, torch.dtype]] = None,
+        state_class: type = InferenceState,
+    ) -> InferenceState:
+        """The one place inference states are made, for videos and streams alike: the model's
+        device, this tracker's memory dtype (unless ``memory_dtype`` overrides it) and policy.
+
+        Args:
+            frames: the frame source (:class:`~sam2.video.sources.frame_source.FrameSource`).
+            num_frames: video length (``None`` for a stream).
+            video_height, video_width: frame size in pixels.
+            memory_eviction: ``"offload"``, ``"drop"`` or ``"off"``
+                (:mod:`sam2.video.memory.memory_bank`).
+            state_class: :class:`InferenceState` or a subclass (streams check prompt frames).
+        """
+        if memory_eviction not in EVICTION_MODES:
+            raise ValueError(f"memory_eviction={memory_eviction!r}: expected one of {', '.join(EVICTION_MODES)}")
+        device = self.model.device
+        return state_class(
+            frames=frames,
+            num_frames=num_frames,
+            video_height=video_height,
+            video_width=video_width,
+            device=device,
+            storage_device=torch.device("cpu") if offload_state_to_cpu else device,
+            offload_video_to_cpu=offload_video_to_cpu,
+            offload_state_to_cpu=offload_state_to_cpu,
+            memory_eviction=memory_eviction,
+            memory_dtype=self.memory_dtype if memory_dtype is None else as_memory_dtype(memory_dtype),
+            features=FeatureCache(capacity=1),
+            policy=self.policy,
+        )
+
+    def new_track(self, state: InferenceState, obj_id: int) -> ObjectTrack:
+        """Add object ``obj_id`` to ``state``: its memory bank (the model's read window, the
+        state's ``memory_eviction``) and the policy's fresh per-object state."""
+        bank = MemoryBank(self.model.read_window(state.num_frames), memory_eviction=state.memory_eviction)
+        track = ObjectTrack(obj_id=obj_id, bank=bank, policy_state=state.policy.new_object_state())
+        state.tracks[obj_id] = track
+        return track
 
     # ------------------------------------------------------------------------------------
     # features and storage
     # ------------------------------------------------------------------------------------
-    def _frame_features(self, state: InferenceState, frame_idx: int) -> FrameFeatures:
+    def frame_features(self, state: InferenceState, frame_idx: int) -> FrameFeatures:
         cached = state.features.get(frame_idx)
         if cached is not None:
             return cached
         image = state.frames.get(frame_idx).to(state.device).float().unsqueeze(0)
-        feats, pos, sizes = self._prepare_backbone_features(self.forward_image(image))
+        feats, pos, sizes = self.model._prepare_backbone_features(self.model.forward_image(image))
         item = FrameFeatures(image=image, vision_feats=feats, vision_pos_embeds=pos, feat_sizes=sizes)
         state.features.put(frame_idx, item)
         return item
@@ -108,7 +173,7 @@ class FrameStepMixin:
     # ------------------------------------------------------------------------------------
     # the one inference path
     # ------------------------------------------------------------------------------------
-    def _infer(
+    def infer(
         self,
         state: InferenceState,
         tracks: List[ObjectTrack],
@@ -126,7 +191,7 @@ class FrameStepMixin:
         :meth:`MemoryBank.read_layout`); prompts run one object. ``hypothesis``: the memory
         hypothesis whose read plan one object uses (policies with ``keeps_hypotheses``).
         """
-        feats = self._frame_features(state, frame_idx)
+        feats = self.frame_features(state, frame_idx)
         batch = len(tracks)
         policy = state.policy
         # what the policy decides reaches the model as arguments of the step: its decoder
@@ -143,7 +208,7 @@ class FrameStepMixin:
             memory = _stack_memories([t.bank for t in tracks], frame_idx, reverse, state.device)
             vision = [x.expand(-1, batch, -1) for x in feats.vision_feats]
             pos = [x.expand(-1, batch, -1) for x in feats.vision_pos_embeds]
-        out = self.track_step(
+        out = self.model.track_step(
             frame_idx=frame_idx,
             is_init_cond_frame=is_init_cond_frame,
             current_vision_feats=vision,
@@ -160,12 +225,12 @@ class FrameStepMixin:
             presence_threshold=_presence_threshold(policy),
         )
         masks = out.pred_masks
-        if self.fill_hole_area > 0:
-            masks = fill_holes_in_mask_scores(masks, self.fill_hole_area)
+        if self.model.fill_hole_area > 0:
+            masks = fill_holes_in_mask_scores(masks, self.model.fill_hole_area)
         quality = mask_quality(masks, out.object_score_logits, out.ious)
         return Inferred(out, masks, quality, vision)
 
-    def _stored_row(self, state: InferenceState, inferred: Inferred, b: int) -> FrameOutput:
+    def stored_row(self, state: InferenceState, inferred: Inferred, b: int) -> FrameOutput:
         """Object ``b``'s compact output to keep (masks on the storage device, no memory yet)."""
         batch = inferred.masks.shape[0]
         take = (lambda t: t) if batch == 1 else (lambda t: t[b:b + 1].clone())
@@ -186,16 +251,16 @@ class FrameStepMixin:
         Without per-candidate tokens (``use_multimask_token_for_obj_ptr`` off) every candidate
         shares the decoder's pointer ``default_ptr``."""
         low = candidates.low_res_masks[:, index:index + 1]
-        high = F.interpolate(low, size=(self.image_size, self.image_size), mode="bilinear",
+        high = F.interpolate(low, size=(self.model.image_size, self.model.image_size), mode="bilinear",
                              align_corners=False)
         score = candidates.object_score_logits
         if candidates.tokens is None:
             obj_ptr = default_ptr
         else:
-            obj_ptr = self._pointer_from_token(candidates.tokens[:, index], score,
+            obj_ptr = self.model._pointer_from_token(candidates.tokens[:, index], score,
                                                _presence_threshold(state.policy))
-        if self.fill_hole_area > 0:
-            low = fill_holes_in_mask_scores(low, self.fill_hole_area)
+        if self.model.fill_hole_area > 0:
+            low = fill_holes_in_mask_scores(low, self.model.fill_hole_area)
         return FrameOutput(
             pred_masks=low.to(state.storage_device, non_blocking=True),
             obj_ptr=obj_ptr,
@@ -224,7 +289,7 @@ class FrameStepMixin:
         for i, track in enumerate(tracks):
             if track.bank.is_cond(frame_idx):
                 low_res[i] = track.bank.get(frame_idx).pred_masks.to(state.device, non_blocking=True)
-                if self.clear_non_cond_mem_around_input:
+                if self.model.clear_non_cond_mem_around_input:
                     track.bank.clear_non_cond_around(frame_idx)
             else:
                 to_track.append(i)
@@ -263,12 +328,12 @@ class FrameStepMixin:
         policy = state.policy
         if policy.keeps_hypotheses:  # read plans: one object at a time
             return [self._track_hypotheses(state, track, frame_idx, reverse) for track in tracks]
-        inferred = self._infer(state, tracks, frame_idx, reverse)
+        inferred = self.infer(state, tracks, frame_idx, reverse)
         candidates = inferred.out.candidates
         decisions: List[FrameDecision] = []
         for b, track in enumerate(tracks):
             row = candidates.row(b) if candidates is not None else None
-            stored = self._stored_row(state, inferred, b)
+            stored = self.stored_row(state, inferred, b)
             decision = FrameDecision(
                 frame_idx=frame_idx, reverse=reverse, candidates=row, bank=track.bank,
                 video_size=(state.video_height, state.video_width),
@@ -285,10 +350,10 @@ class FrameStepMixin:
                 for b, d in enumerate(decisions)
             ], dim=0)
         mem, pos = None, None
-        if self.num_maskmem > 0:
-            mem, pos = self._encode_new_memory(
+        if self.model.num_maskmem > 0:
+            mem, pos = self.model._encode_new_memory(
                 current_vision_feats=inferred.vision_feats,
-                feat_sizes=self._frame_features(state, frame_idx).feat_sizes,
+                feat_sizes=self.frame_features(state, frame_idx).feat_sizes,
                 pred_masks_high_res=high_res,
                 object_score_logits=inferred.out.object_score_logits,
                 is_mask_from_pts=False,
@@ -309,8 +374,8 @@ class FrameStepMixin:
                 # encoded as a prompt's (from its stored logits; differs only when the model
                 # binarises prompt masks for memory)
                 track.bank.promote(frame_idx, protect_neighbours=False)
-                if self.binarize_mask_from_pts_for_mem_enc and decision.admit:
-                    self._encode_prompt_memory(state, frame_idx, stored)
+                if self.model.binarize_mask_from_pts_for_mem_enc and decision.admit:
+                    self.encode_prompt_memory(state, frame_idx, stored)
             track.bank.evict(frame_idx, reverse,
                              keep=policy.frames_to_retain(track.policy_state, track.bank))
             if decision.chosen is None:
@@ -322,7 +387,7 @@ class FrameStepMixin:
     def _track_hypotheses(self, state: InferenceState, track: ObjectTrack, frame_idx: int,
                           reverse: bool) -> torch.Tensor:
         """Track one object under each of its live memory hypotheses (see
-        :mod:`sam2.video.hypotheses`): run every distinct memory once, show all candidates to
+        :mod:`sam2.video.memory.hypotheses`): run every distinct memory once, show all candidates to
         the policy hook, encode and store each surviving (hypothesis, candidate) as a variant
         of the frame, and make the survivors the live hypotheses.
 
@@ -335,10 +400,10 @@ class FrameStepMixin:
         for head in heads:
             key = None if head is None else head.key
             if key not in runs:
-                runs[key] = self._infer(state, [track], frame_idx, reverse, hypothesis=head)
+                runs[key] = self.infer(state, [track], frame_idx, reverse, hypothesis=head)
         inferred = [runs[None if h is None else h.key] for h in heads]
         cands = [inf.out.candidates for inf in inferred]
-        first = self._stored_row(state, inferred[0], 0)
+        first = self.stored_row(state, inferred[0], 0)
         decision = FrameDecision(
             frame_idx=frame_idx, reverse=reverse, candidates=cands[0], bank=track.bank,
             video_size=(state.video_height, state.video_width), hypotheses=heads,
@@ -351,7 +416,7 @@ class FrameStepMixin:
         if survivors is None:  # the policy kept one hypothesis: the frame's chosen candidate
             j = decision.chosen if decision.chosen is not None else int(cands[0].chosen.reshape(-1)[0])
             survivors = [(0, j, {})]
-        feats = self._frame_features(state, frame_idx)
+        feats = self.frame_features(state, frame_idx)
         nodes: dict = {}  # (h, j) -> new hypothesis
         variants: List[FrameOutput] = []
         encoded: dict = {}  # (memory key, j) -> stored output: equal memories stay shared
@@ -362,10 +427,10 @@ class FrameStepMixin:
             content = (None if head is None else head.key, j)
             out = encoded.get(content)
             if out is None:
-                default_ptr = self._stored_row(state, inferred[h], 0).obj_ptr
+                default_ptr = self.stored_row(state, inferred[h], 0).obj_ptr
                 out = self._candidate_output(state, cands[h], default_ptr, j)
-                if self.num_maskmem > 0:  # one survivor at a time (no cross-object constraint)
-                    mem, pos = self._encode_new_memory(
+                if self.model.num_maskmem > 0:  # one survivor at a time (no cross-object constraint)
+                    mem, pos = self.model._encode_new_memory(
                         current_vision_feats=inferred[h].vision_feats, feat_sizes=feats.feat_sizes,
                         pred_masks_high_res=out.pred_masks_high_res,
                         object_score_logits=out.object_score_logits, is_mask_from_pts=False,
@@ -390,16 +455,16 @@ class FrameStepMixin:
         track.bank.evict(frame_idx, reverse, keep=policy.frames_to_retain(track.policy_state, track.bank))
         return variants[0].pred_masks.to(state.device, non_blocking=True)
 
-    def _encode_prompt_memory(self, state: InferenceState, frame_idx: int, out: FrameOutput) -> None:
+    def encode_prompt_memory(self, state: InferenceState, frame_idx: int, out: FrameOutput) -> None:
         """Encode the memory of a prompted frame from its stored low-res logits."""
-        feats = self._frame_features(state, frame_idx)
+        feats = self.frame_features(state, frame_idx)
         high_res = F.interpolate(
             out.pred_masks.to(state.device),
-            size=(self.image_size, self.image_size),
+            size=(self.model.image_size, self.model.image_size),
             mode="bilinear",
             align_corners=False,
         )
-        mem, pos = self._encode_new_memory(
+        mem, pos = self.model._encode_new_memory(
             current_vision_feats=feats.vision_feats,
             feat_sizes=feats.feat_sizes,
             pred_masks_high_res=high_res,
@@ -412,7 +477,7 @@ class FrameStepMixin:
     # ------------------------------------------------------------------------------------
     # outputs
     # ------------------------------------------------------------------------------------
-    def _to_video_res(self, state: InferenceState, rows: Sequence[Optional[torch.Tensor]]) -> torch.Tensor:
+    def to_video_res(self, state: InferenceState, rows: Sequence[Optional[torch.Tensor]]) -> torch.Tensor:
         """Per object ``[1, 1, h, w]`` low-res logits (``None``: no output, filled with
         :data:`MISSING_OBJECT_LOGIT`) -> ``[O, 1, H, W]`` at video resolution, non-overlap
         applied when :attr:`non_overlap_masks`."""
@@ -430,11 +495,11 @@ class FrameStepMixin:
         else:
             missing = torch.full((1, 1, *size), MISSING_OBJECT_LOGIT, dtype=torch.float32, device=state.device)
             out = torch.cat([missing if r is None else r for r in resized], dim=0)
-        if self.non_overlap_masks:
-            out = self._apply_non_overlapping_constraints(out)
+        if self.model.non_overlap_masks:
+            out = self.model._apply_non_overlapping_constraints(out)
         return out
 
-    def _frame_result(self, state: InferenceState, frame_idx: int,
+    def frame_result(self, state: InferenceState, frame_idx: int,
                       is_cond: Optional[bool] = None) -> torch.Tensor:
         """Every object's current prediction on ``frame_idx`` at video resolution: its new
         prompt output of kind ``is_cond`` (default: conditioning when any object has a new
@@ -445,4 +510,4 @@ class FrameStepMixin:
         for track in state.tracks.values():
             out = track.current_output(frame_idx, is_cond)
             rows.append(None if out is None else out.pred_masks)
-        return self._to_video_res(state, rows)
+        return self.to_video_res(state, rows)

@@ -12,7 +12,7 @@ and per propagation, with ``P = num_pathway`` pathways:
   ``round(±iou_j, 2)`` (sign of the pathway's object score), then the best pair of each
   pathway not represented yet, up to ``P``;
 * each survivor is memory-encoded and becomes a pathway (a memory hypothesis, see
-  :mod:`sam2.video.hypotheses`), inheriting its parent's memory;
+  :mod:`sam2.video.memory.hypotheses`), inheriting its parent's memory;
 * a pathway reads as memory its *valid* frames (predicted IoU ``> iou_thre`` and object score
   ``> 0``): the most recent ``min(T, max_obj_ptrs) - 1`` of them, the previous frame always
   among them; spatial memory = the last ``num_maskmem - 1`` (temporal positions by rank),
@@ -38,8 +38,8 @@ import numpy as np
 import torch
 
 from sam2.modeling.sam2_memory import MemoryFrameRef, MemorySelection, PointerRef
-from sam2.video.hypotheses import Hypothesis
-from sam2.video.policies import FrameDecision, MemoryPolicy
+from sam2.video.memory.hypotheses import Hypothesis
+from sam2.video.policies.base import FrameDecision, MemoryPolicy
 
 __all__ = ["Sam2LongPolicy", "Sam2LongObjectState", "select_pathways", "rank_scales"]
 

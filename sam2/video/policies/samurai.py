@@ -298,7 +298,7 @@ class SamuraiCore:
 # the policy (the predictor's hook)
 # ----------------------------------------------------------------------------------------
 from sam2.modeling.sam2_memory import MemoryFrameRef, MemorySelection  # noqa: E402
-from sam2.video.policies import FrameDecision, MemoryPolicy  # noqa: E402
+from sam2.video.policies.base import FrameDecision, MemoryPolicy  # noqa: E402
 
 
 class SamuraiPolicy(MemoryPolicy):

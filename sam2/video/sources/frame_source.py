@@ -26,7 +26,7 @@ import torch
 from sam2.data.errors import DataFormatError
 from sam2.data.frame_files import VIDEO_SUFFIXES, list_video_frames
 from sam2.utils.constants import IMAGENET_MEAN, IMAGENET_STD
-from sam2.video.live_sources import av_frame_rgb
+from sam2.video.sources.live_sources import av_frame_rgb
 
 if TYPE_CHECKING:
     from PIL import Image

@@ -3,9 +3,9 @@
 ``init_state`` returns an :class:`InferenceState`; every other predictor method takes it.
 It holds:
 
-* the lazy :class:`~sam2.video.frame_source.FrameSource` and the video geometry,
+* the lazy :class:`~sam2.video.sources.frame_source.FrameSource` and the video geometry,
 * one :class:`ObjectTrack` per object id (in the order objects were added): its prompts,
-  its pending (not yet encoded) prompt outputs, its :class:`~sam2.video.memory_bank.MemoryBank`,
+  its pending (not yet encoded) prompt outputs, its :class:`~sam2.video.memory.memory_bank.MemoryBank`,
   which frames were tracked in which direction, and its memory-selection policy state,
 * a bounded cache of image features (:class:`FeatureCache`),
 * values shared by all frames (the memory positional encoding).
@@ -24,8 +24,8 @@ import torch
 
 from sam2.modeling.track_types import FrameOutput, PointInputs
 from sam2.utils.prompt_checks import check_frame_index
-from sam2.video.frame_source import FrameSource
-from sam2.video.memory_bank import MemoryBank
+from sam2.video.sources.frame_source import FrameSource
+from sam2.video.memory.memory_bank import MemoryBank
 from sam2.video.policies import MemoryPolicy
 
 
@@ -188,11 +188,6 @@ class InferenceState:
         memory hypothesis's history (SAM2Long's best pathway; empty without hypotheses)."""
         return {obj_id: t.bank.hypotheses.history() for obj_id, t in self.tracks.items()}
 
-    def rcms_records(self) -> Dict[int, List[dict]]:
-        """Older name of :meth:`policy_records` (read by the inference tool's
-        ``--rcms_record_dir``)."""
-        return self.policy_records()
-
     # -- compatibility with the official dict state (read-only) -------------------------
     _DICT_KEYS = ("num_frames", "video_height", "video_width", "obj_ids", "device",
                   "storage_device", "offload_video_to_cpu", "offload_state_to_cpu")
@@ -201,7 +196,7 @@ class InferenceState:
         if key in self._DICT_KEYS:
             return getattr(self, key)
         raise KeyError(
-            f"{key!r}: the inference state is a typed object (sam2.video.state.InferenceState); "
+            f"{key!r}: the inference state is a typed object (sam2.video.tracking.state.InferenceState); "
             f"dict-style access only supports {', '.join(self._DICT_KEYS)}"
         )
 

@@ -16,15 +16,16 @@ decides what is read and what may go), so the memory of a long video stays bound
 
 With these rules dropping an entry never changes a later result of a propagation.
 
-What happens to an entry that falls behind the window is the bank's *eviction mode*:
+What happens to an entry that falls behind the window is the bank's ``memory_eviction``:
 
-* ``"offload"`` (default): it moves to the host (CPU) as it is (memory features in their
-  storage dtype, bfloat16 by default; low-res logits, pointer and scores in float32) and stays
+* ``"offload"`` (the video predictor's default): it moves to the host (CPU) as it is (memory
+  features in their storage dtype, bfloat16 by default; low-res logits, pointer and scores in
+  float32) and stays
   readable: a correction anywhere, and any later propagation, reads it back (moved to the
   compute device on read) and gets the official predictor's results. Device memory stays
   flat in video length; host memory grows by one entry per frame and object.
-* ``"drop"``: it is deleted (strict mode for very long videos): host and device memory both
-  stay flat, and a correction that would read dropped memory raises a clear error.
+* ``"drop"`` (a bare bank's default): it is deleted (strict mode for very long videos): host
+  and device memory both stay flat, and a correction that would read dropped memory raises a clear error.
 * ``"off"``: nothing moves (the official behaviour: everything stays on the device).
 """
 from __future__ import annotations
@@ -35,7 +36,7 @@ import torch
 
 from sam2.modeling.read_window import ReadWindow
 from sam2.modeling.track_types import FrameOutput, TrackMemory
-from sam2.video.hypotheses import HypothesisSet
+from sam2.video.memory.hypotheses import HypothesisSet
 
 __all__ = ["MemoryBank", "ReadWindow", "EVICTION_MODES"]
 
@@ -63,17 +64,16 @@ class MemoryBank:
 
     Args:
         window: the model's read window, used by :meth:`evict`.
-        evict: ``True`` drops entries behind the window (``"drop"``), ``False`` never evicts
-            (``"off"``); or one of :data:`EVICTION_MODES` (the video predictor's default is
-            ``"offload"``).
+        memory_eviction: one of :data:`EVICTION_MODES`: ``"drop"`` drops entries behind the
+            window, ``"offload"`` moves them to the host (the video predictor's default),
+            ``"off"`` never evicts.
     """
 
-    def __init__(self, window: ReadWindow, evict: "bool | str" = True) -> None:
-        mode = {True: "drop", False: "off"}.get(evict, evict) if isinstance(evict, bool) else evict
-        if mode not in EVICTION_MODES:
-            raise ValueError(f"memory eviction mode {evict!r}: expected one of {', '.join(EVICTION_MODES)}")
+    def __init__(self, window: ReadWindow, memory_eviction: str = "drop") -> None:
+        if memory_eviction not in EVICTION_MODES:
+            raise ValueError(f"memory_eviction={memory_eviction!r}: expected one of {', '.join(EVICTION_MODES)}")
         self.window = window
-        self.mode: str = mode
+        self.memory_eviction: str = memory_eviction
         self.memory = TrackMemory()
         #: frames evicted (dropped or offloaded) so far (for tests and diagnostics)
         self.num_evicted = 0
@@ -106,7 +106,7 @@ class MemoryBank:
         """Store ``out`` as frame ``frame_idx``'s conditioning or tracked output.
 
         ``variants``: the outputs of every memory hypothesis kept on this tracked frame
-        (``variants[0]`` is ``out``; see :mod:`sam2.video.hypotheses`)."""
+        (``variants[0]`` is ``out``; see :mod:`sam2.video.memory.hypotheses`)."""
         self.offloaded.discard(frame_idx)
         self.memory.variants.pop(frame_idx, None)
         if variants is not None and not is_cond:
@@ -194,7 +194,7 @@ class MemoryBank:
         Returns:
             the evicted frame indices.
         """
-        if self.mode == "off":
+        if self.memory_eviction == "off":
             return []
         cond_frames = [c for c in self.memory.cond if c not in self.unanchored]
         protected = set(keep)
@@ -205,7 +205,7 @@ class MemoryBank:
         ]
         for t in evicted:
             variants = self.memory.variants.get(t)
-            if self.mode == "drop":
+            if self.memory_eviction == "drop":
                 del self.memory.non_cond[t]
                 self.memory.variants.pop(t, None)
             elif variants is None:

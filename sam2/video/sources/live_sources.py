@@ -1,10 +1,11 @@
 """Live frame sources for streaming: frames one by one, in arrival order, length unknown.
 
-Unlike :mod:`sam2.video.frame_source` (random access to a finished video), a live source is
+Unlike :mod:`sam2.video.sources.frame_source` (random access to a finished video), a live source is
 an iterator of :class:`LiveFrame` (RGB ``[H, W, 3]`` uint8 at the source's resolution) read
 once, front to back:
 
-* :class:`ImageFolderSource` - the images of a folder in order (integer names by value,
+* :class:`ImageFolderSource` - the images of a folder in order (listed by
+  :func:`sam2.data.frame_files.list_frame_files` in natural order: integer names by value,
   other names naturally sorted); with ``follow=True`` it keeps watching the folder and
   yields new images as they appear (like ``tail -f``).
 * :class:`AVSource` - a video file, an ``rtsp://`` (or other network) URL, or a camera
@@ -24,7 +25,7 @@ once, front to back:
 
 Frame indices count every frame the source produced, skipped ones included, so a skipped
 frame leaves a gap in :attr:`LiveFrame.index`. The reader thread and bounded buffer that sit
-between a source and the tracker are in :mod:`sam2.video.live_feed`.
+between a source and the tracker are in :mod:`sam2.video.sources.live_feed`.
 """
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tupl
 
 import numpy as np
 
-from sam2.data.frame_files import VIDEO_SUFFIXES
+from sam2.data.errors import DataFormatError
+from sam2.data.frame_files import VIDEO_SUFFIXES, list_frame_files
 from sam2.utils.extras import MissingExtraError
 
 logger = logging.getLogger(__name__)
@@ -84,7 +86,7 @@ def require_av(purpose: str):
 def av_frame_rgb(frame: Any) -> np.ndarray:
     """``[H, W, 3]`` uint8 RGB of a decoded PyAV video frame (FFmpeg's conversion to
     ``rgb24``): the one conversion of every reader of video files (:class:`AVSource`,
-    :class:`sam2.video.frame_source.VideoFileSource`), so a lossy video gives the same pixels
+    :class:`sam2.video.sources.frame_source.VideoFileSource`), so a lossy video gives the same pixels
     whichever reads it."""
     return frame.to_ndarray(format="rgb24")
 
@@ -266,16 +268,6 @@ class LiveSource:
 # ----------------------------------------------------------------------------------------
 # a folder of images
 # ----------------------------------------------------------------------------------------
-def _natural_key(name: str) -> Tuple:
-    return tuple(int(part) if part.isdigit() else part.lower()
-                 for part in re.split(r"(\d+)", name))
-
-
-def sort_frame_paths(paths: Iterable[Path]) -> List[Path]:
-    """Integer-named files by value (``2.jpg`` before ``10.jpg``), others naturally sorted."""
-    return sorted(paths, key=lambda p: _natural_key(p.stem) + (p.suffix.lower(),))
-
-
 class ImageFolderSource(LiveSource):
     """The images of a folder, in order; optionally keeps watching it for new images.
 
@@ -316,13 +308,13 @@ class ImageFolderSource(LiveSource):
                 f"no images ({', '.join(IMAGE_SUFFIXES)}) found in {self.folder}")
 
     def _listing(self) -> Dict[Path, int]:
-        found = {}
-        for entry in os.scandir(self.folder):
-            if entry.name.startswith(".") or not entry.is_file():
-                continue
-            if os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES:
-                found[Path(entry.path)] = entry.stat().st_size
-        return found
+        """The folder's images in frame order (:func:`sam2.data.frame_files.list_frame_files`,
+        natural order) with their sizes."""
+        try:
+            paths = list_frame_files(self.folder, IMAGE_SUFFIXES, natural_order=True)
+        except DataFormatError as err:
+            raise LiveSourceError(str(err)) from None
+        return {path: path.stat().st_size for path in paths}
 
     @staticmethod
     def _read(path: Path) -> Tuple[Any, Optional[str]]:
@@ -354,7 +346,7 @@ class ImageFolderSource(LiveSource):
                     ready.append(path)
             sizes_before = listing
             first_pass = False
-            for path in sort_frame_paths(ready):
+            for path in ready:  # in frame order: the listing is
                 seen.add(path)
                 image, error = self._read(path)
                 yield _Raw(index, path.stem, f"frame {index} ({path})", image, error)

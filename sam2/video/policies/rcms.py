@@ -38,16 +38,16 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from sam2.modeling.track_types import FrameOutput
-from sam2.utils.mask_quality import NO_QUALITY, mask_quality  # noqa: F401  (re-exported)
-from sam2.video.memory_bank import MemoryBank
-from sam2.video.policies import FrameDecision, MemoryPolicy
+from sam2.utils.constants import RCMS_PUBLISHED_N, RCMS_PUBLISHED_TAU
+from sam2.video.memory.memory_bank import MemoryBank
+from sam2.video.policies.base import FrameDecision, MemoryPolicy
 
 logger = logging.getLogger(__name__)
 
-#: the published RCMS setting (N and tau): the defaults of :class:`RCMSPolicy`, and the one
-#: place they are written
-PUBLISHED_N = 4
-PUBLISHED_TAU = 0.6
+#: the published RCMS setting (N and tau, written once in :mod:`sam2.utils.constants`): the
+#: defaults of :class:`RCMSPolicy`
+PUBLISHED_N = RCMS_PUBLISHED_N
+PUBLISHED_TAU = RCMS_PUBLISHED_TAU
 
 
 @dataclass
