@@ -47,26 +47,6 @@ from sam2.utils import cli
 RECORDED_SCORES = SHIPPED_MODELS[DEMO_IMAGE_SIZE].scores_path
 
 
-def _floats(text: str, count: tuple[int, ...], flag: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{flag} {text!r}: expected comma-separated numbers") from None
-    if len(values) not in count:
-        raise argparse.ArgumentTypeError(f"{flag} {text!r}: expected {' or '.join(map(str, count))} numbers")
-    return values
-
-
-def _point(text: str) -> tuple[float, float, float]:
-    values = _floats(text, (2, 3), "--points")
-    label = values[2] if len(values) == 3 else 1  # checked (a whole 0 or 1) by TrackSettings
-    return values[0], values[1], label
-
-
-def _box(text: str) -> tuple[float, float, float, float]:
-    return _floats(text, (4,), "--box")  # type: ignore[return-value]
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = DemoSettings()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -76,9 +56,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     cli.add_device_flag(p)
     own = p.add_argument_group("your own video")
     own.add_argument("--video", type=Path, default=None, help="folder of JPEG / PNG frames or a video file (MP4, ...)")
-    own.add_argument("--points", type=_point, nargs="+", default=(), metavar="X,Y[,LABEL]",
+    own.add_argument("--points", type=cli.parse_click, nargs="+", default=(), metavar="X,Y[,LABEL]",
                      help="first-frame clicks in pixels (LABEL 1 = object, default; 0 = background)")
-    own.add_argument("--box", type=_box, default=None, metavar="X0,Y0,X1,Y1", help="first-frame box in pixels")
+    own.add_argument("--box", type=cli.parse_box, default=None, metavar="X0,Y0,X1,Y1", help="first-frame box in pixels")
     own.add_argument("--mask", type=Path, default=None, help="first-frame mask image (non-zero = the object)")
     own.add_argument("--rcms", choices=("on", "off"), default="on",
                      help="RCMS memory selection with its published N and tau, or plain SAM 2.1 (default: on)")

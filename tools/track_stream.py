@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import sys
 import time
 from pathlib import Path
@@ -45,7 +44,6 @@ import numpy as np
 
 from sam2.demo.assets import DEFAULT_CHECKPOINT_HELP, DEMO_CONFIG
 from sam2.utils import cli
-from sam2.utils.prompt_checks import CLICK_LABELS, PromptError, check_boxes, check_points
 
 logger = logging.getLogger("track_stream")
 
@@ -56,43 +54,13 @@ DEFAULT_CONFIG = DEMO_CONFIG
 # ----------------------------------------------------------------------------------------
 # arguments
 # ----------------------------------------------------------------------------------------
-def _numbers(text: str, count: Sequence[int], what: str) -> List[float]:
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{what} {text!r}: expected comma-separated numbers")
-    if len(values) not in count or not all(math.isfinite(v) for v in values):
-        raise argparse.ArgumentTypeError(
-            f"{what} {text!r}: expected {' or '.join(str(c) for c in count)} finite numbers")
-    return values
-
-
-def _point(text: str) -> Tuple[float, float, int]:
-    values = _numbers(text, (2, 3), "--points")
-    label = values[2] if len(values) == 3 else 1
-    try:  # the library's prompt rules, clicks only on the command line
-        check_points([values[:2]], [label], f"--points {text!r}", allowed_labels=CLICK_LABELS)
-    except PromptError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-    return values[0], values[1], int(label)
-
-
-def _box(text: str) -> List[float]:
-    values = _numbers(text, (4,), "--box")
-    try:
-        check_boxes(values, f"--box {text!r}")
-    except PromptError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-    return values
-
-
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--source", required=True, help="VIDEO.mp4, FOLDER, rtsp://... or camera:N")
     p.add_argument("--mask", type=Path, help="first-frame mask PNG (object ids)")
-    p.add_argument("--points", type=_point, action="append", default=[], metavar="X,Y[,LABEL]",
+    p.add_argument("--points", type=cli.parse_click, action="append", default=[], metavar="X,Y[,LABEL]",
                    help="a click on the first frame (repeatable)")
-    p.add_argument("--box", type=_box, metavar="X0,Y0,X1,Y1", help="a box on the first frame")
+    p.add_argument("--box", type=cli.parse_box, metavar="X0,Y0,X1,Y1", help="a box on the first frame")
     p.add_argument("--obj-id", type=int, default=1, help="object id of --points / --box (default 1)")
     cli.add_model_flags(p, config_default=DEFAULT_CONFIG, checkpoint_default=DEFAULT_CHECKPOINT_HELP)
     cli.add_device_flag(p)
@@ -256,9 +224,9 @@ def _build_predictor(args: argparse.Namespace):
 
 def _is_finite(source) -> bool:
     """Whether ``source`` is a file or a folder read once (its end will come), not a live one."""
-    from sam2.video.sources.live_sources import AVSource, ImageFolderSource
+    from sam2.video.sources.live_sources import AVSource, LiveFolderSource
 
-    if isinstance(source, ImageFolderSource):
+    if isinstance(source, LiveFolderSource):
         return not source.follow
     return isinstance(source, AVSource) and not source.target.live
 

@@ -19,7 +19,7 @@ Rules:
   folder's own links are resolved); a link leading elsewhere (``00003.jpg -> /home/me/secret.jpg``)
   is an error naming the link and its target, so nothing outside the named folders is read.
 
-Live folders (:class:`sam2.video.sources.live_sources.ImageFolderSource`) use the same rules with
+Live folders (:class:`sam2.video.sources.live_sources.LiveFolderSource`) use the same rules with
 ``natural_order=True``: any stem is accepted, integer stems are ordered by value and other names
 in natural order (``cam9`` before ``cam10``); two files with the same key are still an error.
 """

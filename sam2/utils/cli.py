@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -164,6 +165,44 @@ __all__ = [
 
 #: the one syntax of ``--policy_opt`` (both ``vos_inference_ddp.py`` and ``compare_policies.py``)
 POLICY_OPT_METAVAR = "[POLICY:]KEY=VALUE"
+
+
+def _numbers(text: str, counts: Sequence[int], flag: str) -> list:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{flag} {text!r}: expected comma-separated numbers") from None
+    if len(values) not in counts or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(
+            f"{flag} {text!r}: expected {' or '.join(str(c) for c in counts)} finite numbers")
+    return values
+
+
+def parse_click(text: str, flag: str = "--points") -> tuple:
+    """``X,Y[,LABEL]`` (label 1 by default) as ``(x, y, label)``, checked by the library's prompt
+    rules (clicks only: 1 positive, 0 negative); an ``argparse`` type."""
+    from sam2.utils.prompt_checks import CLICK_LABELS, PromptError, check_points
+
+    values = _numbers(text, (2, 3), flag)
+    label = values[2] if len(values) == 3 else 1
+    try:
+        check_points([values[:2]], [label], f"{flag} {text!r}", allowed_labels=CLICK_LABELS)
+    except PromptError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return values[0], values[1], int(label)
+
+
+def parse_box(text: str, flag: str = "--box") -> tuple:
+    """``X0,Y0,X1,Y1`` as a tuple of floats, checked by the library's prompt rules; an
+    ``argparse`` type."""
+    from sam2.utils.prompt_checks import PromptError, check_boxes
+
+    values = _numbers(text, (4,), flag)
+    try:
+        check_boxes(values, f"{flag} {text!r}")
+    except PromptError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return tuple(values)
 
 
 def parse_policy_opts(items: Sequence[str], policies: Sequence[str]) -> Dict[str, Dict[str, Any]]:

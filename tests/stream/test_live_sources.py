@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from sam2.video.sources.live_sources import (
-    AVSource, CorruptFrameError, FrameSizeError, ImageFolderSource, IteratorSource,
+    AVSource, CorruptFrameError, FrameSizeError, LiveFolderSource, IteratorSource,
     LiveSourceError, MissingExtraError, as_rgb_uint8, camera_target, open_live_source,
     parse_source_spec,
 )
@@ -32,7 +32,7 @@ def test_folder_order_integer_then_natural(tmp_path):
     for name, v in [("10.png", 10), ("2.png", 2), ("1.jpg", 1), (".hidden.png", 99)]:
         _save(tmp_path, name, v)
     (tmp_path / "notes.txt").write_text("not an image")
-    frames = list(ImageFolderSource(tmp_path))
+    frames = list(LiveFolderSource(tmp_path))
     assert _values(frames) == [1, 2, 10]
     assert [f.index for f in frames] == [0, 1, 2]
     assert [f.name for f in frames] == ["1", "2", "10"]
@@ -42,7 +42,7 @@ def test_folder_order_integer_then_natural(tmp_path):
     natural.mkdir()
     for name, v in [("cam_frame10.png", 10), ("cam_frame9.png", 9), ("cam_frame100.png", 100)]:
         _save(natural, name, v)
-    assert _values(ImageFolderSource(natural)) == [9, 10, 100]
+    assert _values(LiveFolderSource(natural)) == [9, 10, 100]
 
 
 def test_folder_follows_the_frame_lister_rules(tmp_path):
@@ -56,20 +56,20 @@ def test_folder_follows_the_frame_lister_rules(tmp_path):
     _save(linked, "0.png", 0)
     (linked / "1.png").symlink_to(outside / "secret.png")
     with pytest.raises(LiveSourceError, match="1.png.*outside its folder"):
-        ImageFolderSource(linked)
+        LiveFolderSource(linked)
     twice = tmp_path / "twice"
     twice.mkdir()
     _save(twice, "1.png", 1)
     _save(twice, "001.jpg", 1)
     with pytest.raises(LiveSourceError, match="001.jpg and 1.png"):
-        ImageFolderSource(twice)
+        LiveFolderSource(twice)
 
 
 def test_folder_corrupt_frame_skipped_or_error(tmp_path, caplog):
     _save(tmp_path, "0.png", 0)
     (tmp_path / "1.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     _save(tmp_path, "2.png", 2)
-    source = ImageFolderSource(tmp_path, on_corrupt="skip")
+    source = LiveFolderSource(tmp_path, on_corrupt="skip")
     with caplog.at_level("WARNING"):
         frames = list(source)
     assert [f.index for f in frames] == [0, 2]  # the skipped frame leaves a gap
@@ -78,14 +78,14 @@ def test_folder_corrupt_frame_skipped_or_error(tmp_path, caplog):
     assert any("frame 1" in r.getMessage() and "1.png" in r.getMessage() for r in caplog.records)
 
     with pytest.raises(CorruptFrameError, match=r"frame 1 \(.*1\.png\)"):
-        list(ImageFolderSource(tmp_path, on_corrupt="error"))
+        list(LiveFolderSource(tmp_path, on_corrupt="error"))
 
 
 def test_folder_size_change_names_both_frames(tmp_path):
     _save(tmp_path, "0.png", 0, size=(8, 6))
     _save(tmp_path, "1.png", 1, size=(8, 6))
     _save(tmp_path, "2.png", 2, size=(10, 6))
-    it = iter(ImageFolderSource(tmp_path))
+    it = iter(LiveFolderSource(tmp_path))
     next(it), next(it)
     expected = r"frame 2 \(.*2\.png\) is 10x6 .*first frame, frame 0 \(.*0\.png\), is 8x6"
     with pytest.raises(FrameSizeError, match=expected):
@@ -94,9 +94,9 @@ def test_folder_size_change_names_both_frames(tmp_path):
 
 def test_folder_errors(tmp_path):
     with pytest.raises(LiveSourceError, match="does not exist"):
-        ImageFolderSource(tmp_path / "missing")
+        LiveFolderSource(tmp_path / "missing")
     with pytest.raises(LiveSourceError, match="no images"):
-        ImageFolderSource(tmp_path)
+        LiveFolderSource(tmp_path)
     with pytest.raises(ValueError, match="on_corrupt"):
         IteratorSource([], on_corrupt="ignore")
 
@@ -119,7 +119,7 @@ def test_folder_follow_reads_new_images_once_complete(tmp_path):
         if step == 1:
             _save(tmp_path, "2.png", 2)
 
-    source = ImageFolderSource(tmp_path, follow=True, poll_interval=1.0, idle_timeout=3.0,
+    source = LiveFolderSource(tmp_path, follow=True, poll_interval=1.0, idle_timeout=3.0,
                                sleep=fake_sleep, clock=lambda: now[0])
     frames = list(source)
     assert _values(frames) == [0, 1, 2]

@@ -117,7 +117,7 @@ def test_points_and_box_prompts_and_frame_size_change(tmp_path):
     frames[3] = frames[3][:40]
     args = tool.parse_args(["--source", "x", "--points", "15,20", "--points", "2,2,0",
                             "--box", "6,12,26,32", "--out", str(tmp_path), "--no-progress"])
-    assert args.points == [(15.0, 20.0, 1), (2.0, 2.0, 0)] and args.box == [6.0, 12.0, 26.0, 32.0]
+    assert args.points == [(15.0, 20.0, 1), (2.0, 2.0, 0)] and args.box == (6.0, 12.0, 26.0, 32.0)
     assert tool.run(args, source=IteratorSource(frames)) == 1
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["frames_tracked"] == 3

@@ -79,3 +79,18 @@ def test_command_with_model_replaces_the_model_flags():
     argv = ["--video", "my clip", "--config", "c.yaml", "--checkpoint=x.pt", "--points", "3,4", "--model", "m"]
     assert cli.command_with_model("tools/demo.py", argv) == (
         "python tools/demo.py --video 'my clip' --points 3,4 --model facebook/sam2.1-hiera-tiny")
+
+
+def test_click_and_box_parsers_apply_the_library_rules():
+    """One click parser and one box parser for every tool, with the library's prompt rules."""
+    import argparse
+
+    assert cli.parse_click("3,4") == (3.0, 4.0, 1)
+    assert cli.parse_click("3,4,0") == (3.0, 4.0, 0)
+    assert cli.parse_box("1,2,30,40") == (1.0, 2.0, 30.0, 40.0)
+    for bad in ("3", "3,nan", "a,b", "3,4,2", "3,4,0.5"):
+        with pytest.raises(argparse.ArgumentTypeError, match="--points"):
+            cli.parse_click(bad)
+    for bad in ("1,2,3", "9,9,1,1", "1,2,1,40", "1,2,inf,4"):
+        with pytest.raises(argparse.ArgumentTypeError, match="--box"):
+            cli.parse_box(bad)

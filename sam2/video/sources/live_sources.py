@@ -4,7 +4,7 @@ Unlike :mod:`sam2.video.sources.frame_source` (random access to a finished video
 an iterator of :class:`LiveFrame` (RGB ``[H, W, 3]`` uint8 at the source's resolution) read
 once, front to back:
 
-* :class:`ImageFolderSource` - the images of a folder in order (listed by
+* :class:`LiveFolderSource` - the images of a folder in order (listed by
   :func:`sam2.data.frame_files.list_frame_files` in natural order: integer names by value,
   other names naturally sorted); with ``follow=True`` it keeps watching the folder and
   yields new images as they appear (like ``tail -f``).
@@ -268,7 +268,7 @@ class LiveSource:
 # ----------------------------------------------------------------------------------------
 # a folder of images
 # ----------------------------------------------------------------------------------------
-class ImageFolderSource(LiveSource):
+class LiveFolderSource(LiveSource):
     """The images of a folder, in order; optionally keeps watching it for new images.
 
     Args:
@@ -564,7 +564,7 @@ def open_live_source(source: Union[str, os.PathLike, Iterable[Any], LiveSource],
         source: ``VIDEO.mp4``, a folder, ``rtsp://...``, ``camera:0``, an iterable of
             images, or an existing :class:`LiveSource` (returned as is).
         on_corrupt: ``"skip"`` or ``"error"`` (see :class:`LiveSource`).
-        follow, idle_timeout: folders only (see :class:`ImageFolderSource`).
+        follow, idle_timeout: folders only (see :class:`LiveFolderSource`).
         av_options: extra FFmpeg options for PyAV sources.
     """
     if isinstance(source, LiveSource):
@@ -572,7 +572,7 @@ def open_live_source(source: Union[str, os.PathLike, Iterable[Any], LiveSource],
     if isinstance(source, (str, os.PathLike)):
         kind, what = parse_source_spec(str(source))
         if kind == "folder":
-            return ImageFolderSource(what, follow=follow, idle_timeout=idle_timeout,
+            return LiveFolderSource(what, follow=follow, idle_timeout=idle_timeout,
                                      on_corrupt=on_corrupt)
         return AVSource(what, options=av_options, on_corrupt=on_corrupt)
     if isinstance(source, np.ndarray) or not hasattr(source, "__iter__"):
