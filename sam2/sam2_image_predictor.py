@@ -170,22 +170,6 @@ class SAM2ImagePredictor:
         return self._features["image_embed"]
 
     # ---------------------------------------------------------------- prompts
-    def _prep_prompts(
-        self,
-        point_coords: Optional[ArrayLike],
-        point_labels: Optional[ArrayLike],
-        box: Optional[ArrayLike],
-        mask_logits: Optional[ArrayLike],
-        normalize_coords: bool,
-        img_idx: int = -1,
-    ) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor], Optional[torch.Tensor], Optional[torch.Tensor]]:
-        """numpy/torch prompts -> ``(mask_input, coords, labels, box_corners)`` torch tensors.
-
-        coords ``[B, N, 2]`` and box corners ``[B, 2, 2]`` are in model-input pixels.
-        """
-        prompts = self._convert_prompts(point_coords, point_labels, box, mask_logits, normalize_coords, img_idx)
-        return prompts.mask_input, prompts.coords, prompts.labels, prompts.box_corners
-
     def _convert_prompts(
         self,
         point_coords: Optional[ArrayLike],

@@ -275,7 +275,8 @@ def run(args: argparse.Namespace, source=None) -> int:
     """Track ``args.source`` (or the given live ``source``); returns the exit code.
 
     Before anything is opened: ``--output`` and ``--overlay`` may not be, hold or lie inside the
-    source, the mask or the checkpoint, and ``--output`` is locked for the run (exit code 2 otherwise).
+    source, the mask or the checkpoint, an existing ``--overlay`` outside ``--output`` is never
+    replaced, and ``--output`` is locked for the run (exit code 2 otherwise).
     """
     from sam2.utils.output_lock import OutputLock, OutputLockedError
     from sam2.utils.safe_paths import UnsafePathError, check_output_folder, check_outputs_apart, describe_kind
@@ -288,6 +289,11 @@ def run(args: argparse.Namespace, source=None) -> int:
         check_output_folder(args.output, "--output")
         check_outputs_apart({"--output": args.output, "--overlay": args.overlay},
                             {"--source": local_source, "--mask": args.mask, "--checkpoint": args.checkpoint})
+        overlay = args.overlay
+        if overlay is not None and (overlay.exists() or overlay.is_symlink()) and \
+                Path(args.output).resolve() not in overlay.resolve().parents:
+            raise UnsafePathError(f"--overlay {overlay}: the file exists and is not in --output "
+                                  f"{args.output}; remove it or choose another --overlay")
         lock.acquire()
     except (UnsafePathError, OutputLockedError) as err:
         raise cli.ToolError(str(err), cli.EXIT_USAGE) from None

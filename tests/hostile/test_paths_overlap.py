@@ -216,3 +216,17 @@ def test_stream_tool_refuses_a_mask_that_is_a_fifo(split, tmp_path, capsys):
     assert code == 2
     assert f"error: --mask: {fifo} is a FIFO (named pipe), not a regular file" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_stream_tool_never_replaces_an_existing_overlay_outside_its_output(split, tmp_path, capsys):
+    import track_stream
+
+    film = tmp_path / "holiday.mp4"
+    film.write_bytes(b"a user's own video")
+    before = snapshot(tmp_path)
+    code = cli.run_main(track_stream.main, ["--source", str(split / "JPEGImages" / "a"), "--output", str(tmp_path / "o"),
+                                            "--points", "4,4", "--overlay", str(film), "--no-progress"])
+    assert code == 2
+    assert (f"error: --overlay {film}: the file exists and is not in --output {tmp_path / 'o'}; "
+            "remove it or choose another --overlay") in capsys.readouterr().err
+    assert snapshot(tmp_path) == before
