@@ -39,6 +39,7 @@ import torch
 
 from sam2.modeling.track_types import FrameOutput
 from sam2.utils.constants import RCMS_PUBLISHED_N, RCMS_PUBLISHED_TAU
+from sam2.utils.rcms_params import check_rcms_params
 from sam2.video.memory.memory_bank import MemoryBank
 from sam2.video.policies.base import FrameDecision, MemoryPolicy
 
@@ -105,20 +106,9 @@ class RCMSPolicy(MemoryPolicy):
         rearm_after_present_frames: Optional[int] = None,
         max_promoted_frames: Optional[int] = None,
     ) -> None:
-        n = int(num_prev_frames_to_promote) if not isinstance(num_prev_frames_to_promote, bool) else -1
-        if n != num_prev_frames_to_promote or n < 0:
-            raise ValueError(
-                f"num_prev_frames_to_promote must be a non-negative integer, got "
-                f"{num_prev_frames_to_promote!r}"
-            )
-        if rearm_after_present_frames is not None and rearm_after_present_frames < 1:
-            raise ValueError("rearm_after_present_frames must be >= 1 (or None)")
-        if max_promoted_frames is not None and max_promoted_frames < 0:
-            raise ValueError("max_promoted_frames must be >= 0 (or None)")
-        self.num_prev_frames_to_promote = n
-        self.low_quality_threshold = float(low_quality_threshold)
-        self.rearm_after_present_frames = rearm_after_present_frames
-        self.max_promoted_frames = max_promoted_frames
+        (self.num_prev_frames_to_promote, self.low_quality_threshold, self.rearm_after_present_frames,
+         self.max_promoted_frames) = check_rcms_params(num_prev_frames_to_promote, low_quality_threshold,
+                                                       rearm_after_present_frames, max_promoted_frames)
 
     def describe(self) -> str:
         return (f"rcms(N={self.num_prev_frames_to_promote}, tau={self.low_quality_threshold}, "
