@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from sam2.data import SyntheticConfig, generate_video
-from sam2.demo.assets import DEFAULT_CHECKPOINT_HELP, DEMO_CONFIG, choose_model
+from sam2.demo.assets import DEFAULT_CHECKPOINT_HELP, DEMO_CONFIG, choose_tool_model
 from sam2.utils import cli
 
 DEFAULT_OUT = Path("demo_output") / "examples"
@@ -25,12 +25,7 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
 def chosen_model(args: argparse.Namespace) -> tuple[str, Path, str]:
     """``(config name, checkpoint path, device)`` of the flags: the embedded demo model unless
     ``--config/--checkpoint`` or ``--model`` (an official Hugging Face id) name another."""
-    try:
-        choice = choose_model(args.model, args.config, args.checkpoint)
-    except ValueError as exc:
-        raise cli.ToolError(str(exc), cli.EXIT_USAGE) from None
-    except (OSError, ImportError, RuntimeError) as exc:
-        raise cli.ToolError(str(exc)) from None
+    choice = choose_tool_model(args.model, args.config, args.checkpoint)
     return choice.config, choice.checkpoint, cli.resolve_device(args.device)
 
 

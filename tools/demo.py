@@ -169,16 +169,11 @@ def recorded_lines() -> list[str]:
 
 
 def scores_main(args: argparse.Namespace) -> int:
-    from sam2.demo.assets import choose_model
+    from sam2.demo.assets import choose_tool_model
 
     config, checkpoint = args.config or DEMO_CONFIG, args.checkpoint
     if args.model is not None:
-        try:
-            choice = choose_model(args.model, args.config, args.checkpoint)
-        except ValueError as exc:
-            raise cli.ToolError(str(exc), cli.EXIT_USAGE) from None
-        except (OSError, ImportError, RuntimeError) as exc:
-            raise cli.ToolError(str(exc)) from None
+        choice = choose_tool_model(args.model, args.config, args.checkpoint)
         config, checkpoint = choice.config, choice.checkpoint
     try:
         settings = DemoSettings(

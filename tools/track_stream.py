@@ -205,15 +205,10 @@ class _Rate:
 
 def _build_predictor(args: argparse.Namespace):
     from sam2.build_sam import build_sam2_video_predictor
-    from sam2.demo.assets import choose_model, demo_model_notice
+    from sam2.demo.assets import choose_tool_model, demo_model_notice
 
     device = cli.resolve_device(args.device)
-    try:
-        choice = choose_model(args.model, args.config, args.checkpoint, DEFAULT_CONFIG)
-    except ValueError as exc:
-        raise cli.ToolError(str(exc), cli.EXIT_USAGE) from None
-    except (OSError, ImportError, RuntimeError) as exc:
-        raise cli.ToolError(str(exc)) from None
+    choice = choose_tool_model(args.model, args.config, args.checkpoint, DEFAULT_CONFIG)
     if choice.is_shipped_demo_model:
         print(demo_model_notice("tools/track_stream.py", getattr(args, "argv", [])), file=sys.stderr)
     # post-processing as tools/vos_inference.py's flag says (off by default): the same video,

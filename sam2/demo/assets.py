@@ -157,6 +157,22 @@ def choose_model(model_id: Optional[str], config: Optional[str], checkpoint: "st
     return ModelChoice(chosen, resolve_checkpoint(checkpoint, chosen))
 
 
+
+def choose_tool_model(model_id: Optional[str], config: Optional[str], checkpoint: "str | Path | None",
+                      default_config: str = DEMO_CONFIG) -> ModelChoice:
+    """:func:`choose_model` for a command-line tool: a bad choice (an unknown id, a config
+    without a checkpoint) is a :class:`sam2.utils.cli.ToolError` with exit code 2, a model that
+    cannot be had (a missing file, no hub extra, no network and no cached copy) one with exit
+    code 1."""
+    from sam2.utils import cli
+
+    try:
+        return choose_model(model_id, config, checkpoint, default_config)
+    except ValueError as exc:
+        raise cli.ToolError(str(exc), cli.EXIT_USAGE) from None
+    except (OSError, ImportError, RuntimeError) as exc:
+        raise cli.ToolError(str(exc)) from None
+
 def demo_model_notice(program: str, argv: Sequence[str]) -> str:
     """One line for a tool that runs the embedded demo model on the user's own video: what the model
     was trained on, and the same command with the official SAM 2.1 tiny model instead."""
