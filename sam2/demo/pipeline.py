@@ -31,8 +31,8 @@ from typing import Optional, Tuple
 
 from sam2.demo.assets import DEMO_CONFIG, DEMO_TRAINING_SEED, resolve_checkpoint
 from sam2.demo.table import ScoreRow, format_table
-from sam2.utils.output_lock import OutputLock, OutputLockedError
-from sam2.utils.safe_paths import UnsafePathError, check_outputs_apart, claim_output_folder
+from sam2.utils.output_lock import OutputLockedError, claim_and_lock
+from sam2.utils.safe_paths import UnsafePathError
 
 logger = logging.getLogger(__name__)
 
@@ -268,10 +268,8 @@ def run_demo(settings: DemoSettings) -> DemoResult:
     out = Path(settings.output_dir)
     config_file = Path(settings.config) if Path(settings.config).is_file() else None
     try:
-        check_outputs_apart({"--output-dir": out}, {"--checkpoint": checkpoint, "--config": config_file})
-        claim_output_folder(out, DEMO_MARKER, "tools/demo.py", "--output-dir")
-        lock = OutputLock(out, "tools/demo.py")
-        lock.acquire()
+        lock = claim_and_lock(out, "--output-dir", {"--checkpoint": checkpoint, "--config": config_file},
+                              DEMO_MARKER, "tools/demo.py")
     except (UnsafePathError, OutputLockedError) as exc:
         raise DemoError(str(exc)) from None
     try:

@@ -34,8 +34,8 @@ from PIL import Image
 from sam2.data.errors import DataFormatError
 from sam2.demo.assets import ModelChoice, choose_model
 from sam2.demo.overlay_video import OverlayVideo
-from sam2.utils.output_lock import OutputLock, OutputLockedError
-from sam2.utils.safe_paths import UnsafePathError, check_outputs_apart, claim_output_folder, describe_kind
+from sam2.utils.output_lock import OutputLockedError, claim_and_lock
+from sam2.utils.safe_paths import UnsafePathError, describe_kind
 from sam2.data.frame_decode import IMAGE_ERRORS, to_rgb8
 from sam2.utils.prompt_checks import CLICK_LABELS, PromptError, check_boxes, check_points, check_setting
 
@@ -237,11 +237,9 @@ def track_video(settings: TrackSettings, choice: Optional[ModelChoice] = None) -
     if settings.mask is not None and describe_kind(settings.mask) != "a regular file":  # a FIFO would block
         raise TrackError(f"--mask: {settings.mask} is {describe_kind(settings.mask)}, not a regular file")
     try:
-        check_outputs_apart({"--output-dir": out}, {"--video": video, "--mask": settings.mask,
-                                                    "--checkpoint": settings.checkpoint})
-        claim_output_folder(out, TRACK_MARKER, "tools/demo.py --video", "--output-dir")
-        lock = OutputLock(out, "tools/demo.py --video")
-        lock.acquire()
+        lock = claim_and_lock(out, "--output-dir", {"--video": video, "--mask": settings.mask,
+                                                    "--checkpoint": settings.checkpoint},
+                              TRACK_MARKER, "tools/demo.py --video")
     except (UnsafePathError, OutputLockedError) as exc:
         raise TrackError(str(exc)) from None
     try:

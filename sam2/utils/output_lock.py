@@ -148,3 +148,21 @@ class OutputLock:
     def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
                  tb: Optional[TracebackType]) -> None:
         self.release()
+
+
+def claim_and_lock(out: Path, flag: str, inputs: "dict", marker: str, owner: str) -> OutputLock:
+    """The demo's way into its output folder ``out`` (named by ``flag``): apart from ``inputs``
+    (flag -> path), new, empty or carrying ``marker``, then locked for ``owner``.
+
+    Returns the acquired lock (release it when done).
+
+    Raises:
+        sam2.utils.safe_paths.UnsafePathError, OutputLockedError: naming the paths or the holder.
+    """
+    from sam2.utils.safe_paths import check_outputs_apart, claim_output_folder
+
+    check_outputs_apart({flag: out}, inputs)
+    claim_output_folder(out, marker, owner, flag)
+    lock = OutputLock(out, owner)
+    lock.acquire()
+    return lock

@@ -16,7 +16,7 @@ non-overlap, no hole filling) on CPU in float32, runs the scenario and writes
 
 Official CPU float32 quirk: a frame without past object pointers (an object whose only
 prompt is on a later frame) hands memory attention a bfloat16 memory and the official code
-raises a dtype error. As in ../shared/oracle/run_official.py, memory attention receives that
+raises a dtype error. As in the oracle's run_official.py, memory attention receives that
 memory upcast to float32 (what type promotion gives in every other case).
 """
 import argparse
