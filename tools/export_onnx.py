@@ -39,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_model_flags(p, config_default=DEMO_CONFIG, checkpoint_default=DEFAULT_CHECKPOINT_HELP)
     cli.add_output_flag(p, required=True, what="folder to write the four graphs into")
     p.add_argument("--overwrite", action="store_true", help="replace graphs an earlier export wrote in --output")
+    p.add_argument("--attention", choices=("standard", "fused"), default="standard",
+                   help="attention as standard ONNX operators (any runtime; default) or as ONNX Runtime's "
+                        "fused com.microsoft.MultiHeadAttention (same numbers, ONNX Runtime only)")
+    p.add_argument("--int8", action="store_true",
+                   help="also give the image encoder int8 weights (ONNX Runtime dynamic quantisation; "
+                        "faster, slightly different masks: see docs/onnx.md); the other graphs stay float32")
     p.add_argument("--memory_dtype", choices=("bfloat16", "float32"), default=None,
                    help="how the tracker stores memories by default (default: the config's)")
     p.add_argument("--no_postprocessing", action="store_true",
@@ -56,6 +62,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         import onnx  # noqa: F401
+        if args.int8:
+            import onnxruntime.quantization  # noqa: F401
     except ImportError:
         raise cli.ToolError(EXTRA_HINT, cli.EXIT_USAGE) from None
     if args.num_prev_frames_to_promote is not None and args.num_prev_frames_to_promote < 0:
@@ -85,7 +93,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                            apply_postprocessing=not args.no_postprocessing, **kwargs)
     start = time.perf_counter()
     try:
-        paths = export_tracker(predictor, args.output, config_name=choice.config, overwrite=args.overwrite)
+        paths = export_tracker(predictor, args.output, config_name=choice.config, overwrite=args.overwrite,
+                               attention=args.attention)
+        if args.int8:
+            from sam2.onnx_export import quantize_graphs
+
+            quantized = quantize_graphs(args.output)
+            logger.info("int8 weights: %s", ", ".join(f"{g} ({n} products)" for g, n in quantized.items()))
     except (UnsupportedModelError, FileExistsError) as exc:
         raise cli.ToolError(str(exc)) from None
     total = sum(p.stat().st_size for p in paths.values())

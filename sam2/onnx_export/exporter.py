@@ -29,6 +29,7 @@ from torch import nn
 
 from sam2.modeling.sam2_base import _CONFIG_ATTRIBUTES, SAM2Base
 from sam2.utils.atomic_files import atomic_output
+from sam2.onnx_export.fused_attention import ATTENTION_MODES, fused_attention_export
 from sam2.onnx_export.graphs import (
     ImageEncoderGraph, MemoryEncoderGraph, PromptGraph, TrackStepGraph, check_exportable,
 )
@@ -184,7 +185,7 @@ def _value_shapes(model_proto) -> Tuple[Dict[str, list], Dict[str, list]]:
 
 
 def export_tracker(model: SAM2Base, out_dir: Union[str, Path], config_name: Optional[str] = None,
-                   overwrite: bool = False) -> Dict[str, Path]:
+                   overwrite: bool = False, attention: str = "standard") -> Dict[str, Path]:
     """Export ``model`` (float32, any device; exported on its device) into ``out_dir``.
 
     Args:
@@ -193,6 +194,10 @@ def export_tracker(model: SAM2Base, out_dir: Union[str, Path], config_name: Opti
         config_name: the config the model was built from (recorded in the metadata).
         overwrite: replace graph files an earlier export wrote in ``out_dir`` (otherwise an
             error); a file of the same name that is not such a graph is never replaced.
+        attention: ``"standard"`` writes attention as standard ONNX operators (any runtime);
+            ``"fused"`` as ONNX Runtime's ``com.microsoft.MultiHeadAttention``
+            (:mod:`sam2.onnx_export.fused_attention`; same numbers, ONNX Runtime only). Recorded
+            in the metadata as ``sam2.attention``.
 
     Returns:
         graph name -> written path. Timing and sizes are logged.
@@ -204,6 +209,8 @@ def export_tracker(model: SAM2Base, out_dir: Union[str, Path], config_name: Opti
     """
     import onnx  # the "onnx" extra
 
+    if attention not in ATTENTION_MODES:
+        raise ValueError(f"attention={attention!r}: expected one of {', '.join(ATTENTION_MODES)}")
     check_exportable(model)
     out = Path(out_dir)
     targets = {name: out / fname for name, fname in GRAPH_FILES.items()}
@@ -227,7 +234,9 @@ def export_tracker(model: SAM2Base, out_dir: Union[str, Path], config_name: Opti
             start = time.perf_counter()
             graph = wrappers[name](model).eval()
             buf = io.BytesIO()
-            with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            fused = attention == "fused"
+            with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                    (fused_attention_export() if fused else contextlib.nullcontext()):
                 warnings.simplefilter("ignore")
                 torch.onnx.export(
                     graph, tuple(inputs[k] for k in in_names), buf, dynamo=False, opset_version=OPSET,
@@ -237,7 +246,8 @@ def export_tracker(model: SAM2Base, out_dir: Union[str, Path], config_name: Opti
             proto = onnx.load_from_string(buf.getvalue())
             ins, outs = _value_shapes(proto)
             meta = {"sam2.format": FORMAT_VERSION, "sam2.graph": name, "sam2.model_id": fingerprint,
-                    "sam2.config": cfg, "sam2.inputs": json.dumps(ins), "sam2.outputs": json.dumps(outs)}
+                    "sam2.config": cfg, "sam2.inputs": json.dumps(ins), "sam2.outputs": json.dumps(outs),
+                    "sam2.attention": attention}
             del proto.metadata_props[:]
             for key, value in meta.items():
                 entry = proto.metadata_props.add()

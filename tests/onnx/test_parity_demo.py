@@ -175,3 +175,24 @@ def test_drop_eviction_bounds_memory_without_changing_results(demo_graphs, tmp_p
             assert stored == 43
     for a, b in zip(results["off"], results["drop"]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_fused_attention_graphs_match_the_predictor(tmp_path, held_out_split, demo_model):
+    """``attention="fused"``: every attention becomes ONNX Runtime's MultiHeadAttention (the
+    memory cross-attention with its key-padding mask) and the tracker's logits still match the
+    PyTorch predictor within 1e-4, with masked fixed-size memory slots and with exact sizes."""
+    import onnx
+
+    from sam2.onnx_export import export_tracker
+
+    export_tracker(demo_model, tmp_path, config_name="demo", attention="fused")
+    for name in ("image_encoder", "prompt_decoder", "track_step"):
+        proto = onnx.load(str(tmp_path / f"{name}.onnx"))
+        ops = [n.op_type for n in proto.graph.node]
+        assert "MultiHeadAttention" in ops and "Softmax" not in ops, name
+        assert {p.key: p.value for p in proto.metadata_props}["sam2.attention"] == "fused"
+    for fixed in (True, False):
+        tracker = OnnxVideoTracker(tmp_path, intra_op_threads=1, memory_dtype="float32", fixed_slots=fixed)
+        got = _run_split(demo_model, tracker, held_out_split)
+        assert got["worst"] <= REL_TOL
+        assert round(got["jf"][0], 2) == round(got["jf"][1], 2), got["jf"]

@@ -75,3 +75,16 @@ def test_vos_inference_without_the_extra_names_it(demo_graphs, held_out_split, t
     assert 'pip install "sam2-rcms[onnx]"' in capsys.readouterr().err
     with pytest.raises(SystemExit):
         _run_tool(held_out_split, tmp_path / "out", "--backend", "onnx")  # no --onnx_dir
+
+
+def test_export_tool_fused_attention_and_int8(tmp_path):
+    tool = _load("export_onnx")
+    out = tmp_path / "graphs"
+    model = ["--config", DEMO_CONFIG, "--checkpoint", str(DEMO_CKPT)]
+    assert tool.cli.run_main(tool.main, [*model, "--output", str(out), "--attention", "fused", "--int8"]) == 0
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(out / "image_encoder.onnx")).metadata_props}
+    assert meta["sam2.attention"] == "fused" and meta["sam2.quantized"].startswith("int8 weights")
+    assert "sam2.quantized" not in {p.key for p in onnx.load(str(out / "track_step.onnx")).metadata_props}
+    assert tool.cli.run_main(tool.main, [*model, "--output", str(tmp_path / "x"), "--attention", "flash"]) == 2

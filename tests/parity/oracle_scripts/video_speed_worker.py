@@ -2,7 +2,8 @@
 """One side of benchmarks/video_speed.py: a video predictor that tracks one frame per command.
 
 Runs under the oracle python (``--impl official``: the installed official sam2) or the
-project's python (``--impl ours``: the project on ``PYTHONPATH``); both packages are named
+project's python (``--impl ours``: the project on ``PYTHONPATH``; ``--impl onnx``: the
+project's ``OnnxVideoTracker`` on the graphs in ``--onnx-dir``); both packages are named
 ``sam2``, so this file only ever imports the one its interpreter provides.
 
 Protocol (stdin / stdout, one line each):
@@ -13,6 +14,8 @@ Protocol (stdin / stdout, one line each):
 * ``next``: track one frame; answers ``FRAME {"frame": i, "seconds": s}`` or ``END``;
 * ``profile``: one whole propagation under ``torch.profiler`` with per-module timers; answers
   ``PROFILE {json}`` (see ``speed_profile_tools``);
+* ``dump PATH``: write the mask logits of the latest run (``frame -> [O, 1, H, W]`` float32)
+  to the ``.npz`` file ``PATH``; answers ``DUMPED``;
 * ``quit``.
 
 The controller alternates ``next`` between two workers, so both see the same machine load
@@ -35,6 +38,10 @@ from video_speed_prompts import prompt_masks  # noqa: E402
 
 
 def build(args):
+    if args.impl == "onnx":
+        from sam2.onnx import OnnxVideoTracker
+
+        return OnnxVideoTracker(args.onnx_dir, intra_op_threads=args.threads or None)
     import sam2
 
     on_site = "site-packages" in sam2.__file__
@@ -73,7 +80,8 @@ def autocast_context(args):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--impl", choices=["official", "ours"], required=True)
+    ap.add_argument("--impl", choices=["official", "ours", "onnx"], required=True)
+    ap.add_argument("--onnx-dir", help="--impl onnx: the exported graphs")
     ap.add_argument("--config", required=True)
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--video", required=True)
@@ -105,6 +113,7 @@ def main():
                                  "threads": torch.get_num_threads()}), flush=True)
 
     frames = None
+    logits = {}
 
     def prompt():
         predictor.reset_state(state)
@@ -119,19 +128,25 @@ def main():
         with torch.inference_mode(), autocast_context(args):
             if cmd == "run":
                 prompt()
+                logits = {}
                 frames = predictor.propagate_in_video(state)
                 print("STARTED", flush=True)
             elif cmd == "next":
                 sync()
                 t0 = time.perf_counter()
                 try:
-                    idx = next(frames)[0]
+                    idx, _, masks = next(frames)
                 except StopIteration:
                     print("END", flush=True)
                     continue
                 sync()
+                logits[str(int(idx))] = np.asarray(masks.float().cpu() if hasattr(masks, "cpu") else masks,
+                                                   dtype=np.float32)
                 print("FRAME " + json.dumps({"frame": int(idx),
                                              "seconds": time.perf_counter() - t0}), flush=True)
+            elif cmd.startswith("dump "):
+                np.savez(cmd[len("dump "):], **logits)
+                print("DUMPED", flush=True)
             elif cmd == "profile":
                 prompt()
                 report = profile_propagation(predictor, lambda: predictor.propagate_in_video(state))
