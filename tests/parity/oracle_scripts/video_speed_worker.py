@@ -135,13 +135,13 @@ def main():
                 sync()
                 t0 = time.perf_counter()
                 try:
-                    idx, _, masks = next(frames)
+                    idx, _, frame_logits = next(frames)
                 except StopIteration:
                     print("END", flush=True)
                     continue
                 sync()
-                logits[str(int(idx))] = np.asarray(masks.float().cpu() if hasattr(masks, "cpu") else masks,
-                                                   dtype=np.float32)
+                logits[str(int(idx))] = np.asarray(
+                    frame_logits.float().cpu() if hasattr(frame_logits, "cpu") else frame_logits, dtype=np.float32)
                 print("FRAME " + json.dumps({"frame": int(idx),
                                              "seconds": time.perf_counter() - t0}), flush=True)
             elif cmd.startswith("dump "):
