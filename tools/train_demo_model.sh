@@ -1,9 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the two shipped models on CPU: sam2/checkpoints/sam2.1_hiera_demo.pt (128 px, steps
-# 1-5) and the demo model sam2/checkpoints/sam2.1_hiera_demo_256.pt (256 px, steps 6-9):
+# 1-5) and the demo model sam2/checkpoints/sam2.1_hiera_demo_256.pt (256 px, steps 6-12):
 #   bash tools/train_demo_model.sh [OUT_DIR (default: demo_train)] [NUM_PROCESSES (default: 2)]
-# With PROMPT_STAGE=1 it goes on with steps 10-12, the clicks-and-boxes stage (not part of the
-# shipped model yet: see the record).
 # 1. a synthetic MOSE-style training split (1000 videos x 32 frames, 240x180, seed 1000; the
 #    demo and the tests hold out other seeds);
 # 2. stage 1: configs/sam2.1_training/sam2.1_hiera_demo_stage1.yaml (2-frame clips, from a
@@ -17,20 +15,20 @@
 # 7. stage A: configs/sam2.1_training/sam2.1_hiera_demo_256_stage1.yaml (the 128-px weights at
 #    a 256-px input, 2-frame clips of the mixed split, 1500 steps);
 # 8. stage B: configs/sam2.1_training/sam2.1_hiera_demo_256.yaml (8-frame clips, 1000 steps);
-# 9. OUT_DIR/sam2.1_hiera_demo_256.pt, for configs/sam2.1/sam2.1_hiera_demo_256.yaml (the demo
-#    model, as shipped).
-# PROMPT_STAGE=1 only:
+# 9. OUT_DIR/sam2.1_hiera_demo_256_stage_b.pt (stage B's weights, tracking only: it does not
+#    answer clicks or boxes);
 # 10. a crowded mixed split (1000 videos x 32 frames, 3-8 objects each, 50% photographic from
 #    the training photographs only, seed 2000);
 # 11. stage C: configs/sam2.1_training/sam2.1_hiera_demo_256_prompts.yaml (8-frame clips of
 #    the crowded split, from stage B, 80% of them started from a click or a box with 7
 #    corrective clicks, up to 8 objects, the prompt encoder and mask decoder at 1e-3, while the
-#    other frames keep the tracking loss; 500 steps);
-# 12. OUT_DIR/sam2.1_hiera_demo_256_prompts.pt (same config).
+#    other frames keep the tracking loss; 1000 steps);
+# 12. OUT_DIR/sam2.1_hiera_demo_256.pt, for configs/sam2.1/sam2.1_hiera_demo_256.yaml (the demo
+#    model, as shipped).
 # Each stage resumes where it stopped when the command is run again (training checkpoints are
 # written every 100 steps); a finished split is not rewritten. About 125 minutes on a quiet
-# 2-core machine (steps 1-5 about 72, 6-9 about 53), and stage C about 45 more (an estimate
-# from its CPU time per step); record: sam2/checkpoints/sam2.1_hiera_demo.md.
+# 2-core machine (steps 1-5 about 72, 6-9 about 53), and stage C about 80 more; record:
+# sam2/checkpoints/sam2.1_hiera_demo.md.
 set -euo pipefail
 OUT=${1:-demo_train}
 NPROC=${2:-2}
@@ -80,14 +78,12 @@ train_stage sam2.1_hiera_demo_stage1 stage1 "$SPLIT"
 train_stage sam2.1_hiera_demo stage2 "$SPLIT" "$OUT/stage1/checkpoints/checkpoint.pt"
 train_stage sam2.1_hiera_demo_stage3 stage3 "$SPLIT" "$OUT/stage2/checkpoints/checkpoint.pt"
 export_model "$OUT/stage3/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo.pt"
-# the demo model (steps 6-9): half the videos from the training photographs only
+# the demo model (steps 6-12): half the videos from the training photographs only
 write_split "$MIXED" 1000 --photographic 0.5 --photo-split train
 train_stage sam2.1_hiera_demo_256_stage1 stage256a "$MIXED" "$OUT/sam2.1_hiera_demo.pt"
 train_stage sam2.1_hiera_demo_256 stage256b "$MIXED" "$OUT/stage256a/checkpoints/checkpoint.pt"
-export_model "$OUT/stage256b/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo_256.pt"
-# clicks and boxes (stage C, PROMPT_STAGE=1): more objects per video, so that each step prompts up to 8
-if [ "${PROMPT_STAGE:-0}" = "1" ]; then
-  write_split "$CROWDED" 2000 --min-objects 3 --max-objects 8 --photographic 0.5 --photo-split train
-  train_stage sam2.1_hiera_demo_256_prompts stage256c "$CROWDED" "$OUT/stage256b/checkpoints/checkpoint.pt"
-  export_model "$OUT/stage256c/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo_256_prompts.pt"
-fi
+export_model "$OUT/stage256b/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo_256_stage_b.pt"
+# clicks and boxes (stage C): more objects per video, so that each step prompts up to 8
+write_split "$CROWDED" 2000 --min-objects 3 --max-objects 8 --photographic 0.5 --photo-split train
+train_stage sam2.1_hiera_demo_256_prompts stage256c "$CROWDED" "$OUT/stage256b/checkpoints/checkpoint.pt"
+export_model "$OUT/stage256c/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo_256.pt"

@@ -92,7 +92,7 @@ elif args and args[0].endswith("train.py"):
 _MAX_STAGES = 8
 
 
-def _run_recipe(tmp_path: Path, out: Path, prompt_stage: bool = False) -> list:
+def _run_recipe(tmp_path: Path, out: Path) -> list:
     import json
     import os
     import subprocess
@@ -111,8 +111,7 @@ def _run_recipe(tmp_path: Path, out: Path, prompt_stage: bool = False) -> list:
     log = tmp_path / "calls.jsonl"
     log.write_text("")
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "RECIPE_LOG": str(log),
-           "RECIPE_CKPTS": str(ckpts), "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1",
-           "PROMPT_STAGE": "1" if prompt_stage else "0"}
+           "RECIPE_CKPTS": str(ckpts), "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1"}
     res = subprocess.run(["bash", str(repo / "tools" / "train_demo_model.sh"), str(out), "3"],
                          env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
@@ -124,37 +123,32 @@ def _overrides(call: list) -> dict:
 
 
 @pytest.mark.slow  # runs the recipe script (bash, recording python, export steps)
-@pytest.mark.parametrize("prompt_stage", [False, True], ids=["shipped", "prompt-stage"])
-def test_recipe_script_chains_the_stages_and_exports_the_models(tmp_path, prompt_stage):
-    """Stages 1-3 (128 px, synthetic split) then A-B (256 px, mixed photographic split), and with
-    PROMPT_STAGE=1 stage C (clicks and boxes, crowded mixed split): each stage starts from the
-    previous one's weights (stage A from the exported 128-px model); the exports are the weights
-    of stage 3, of stage B (the shipped demo model) and of stage C, without the training state."""
+def test_recipe_script_chains_the_stages_and_exports_the_models(tmp_path):
+    """Stages 1-3 (128 px, synthetic split), A-B (256 px, mixed photographic split) and C (clicks
+    and boxes, crowded mixed split): each stage starts from the previous one's weights (stage A
+    from the exported 128-px model); the exports are the weights of stage 3, of stage B and of
+    stage C (the shipped demo model), without the training state."""
     from training.train import parse_args
 
     out = tmp_path / "out"
-    calls = _run_recipe(tmp_path, out, prompt_stage)
+    calls = _run_recipe(tmp_path, out)
     splits = [c for c in calls if c[0].endswith("tools/make_synthetic_mose.py")]
-    assert calls[0] == splits[0] and len(splits) == (3 if prompt_stage else 2)
+    assert calls[0] == splits[0] and len(splits) == 3
     outputs = [c[c.index("--output") + 1] for c in splits]
-    synthetic, mixed = outputs[:2]
-    crowded = outputs[2] if prompt_stage else None
+    synthetic, mixed, crowded = outputs
     assert "--photographic" not in splits[0]
     for photo_call in splits[1:]:
         assert "--photographic" in photo_call
         assert photo_call[photo_call.index("--photo-split") + 1] == "train"  # never the held-out photographs
-    if prompt_stage:
-        crowded_call = splits[2]
-        assert int(crowded_call[crowded_call.index("--min-objects") + 1]) >= 2
-        assert int(crowded_call[crowded_call.index("--max-objects") + 1]) == 8  # up to 8 prompted objects
+    crowded_call = splits[2]
+    assert int(crowded_call[crowded_call.index("--min-objects") + 1]) >= 2
+    assert int(crowded_call[crowded_call.index("--max-objects") + 1]) == 8  # up to 8 prompted objects
     for split_call in splits:  # never the seed of a held-out split (demo 0, checks 5, tests 11)
         assert int(split_call[split_call.index("--seed") + 1]) not in (0, 5, 11)
     trains = [c for c in calls if c[0].endswith("training/train.py")]
     configs = [parse_args(c[1:]).config for c in trains]  # every call is a valid command line
     names = ["sam2.1_hiera_demo_stage1", "sam2.1_hiera_demo", "sam2.1_hiera_demo_stage3",
-             "sam2.1_hiera_demo_256_stage1", "sam2.1_hiera_demo_256"]
-    if prompt_stage:
-        names.append("sam2.1_hiera_demo_256_prompts")
+             "sam2.1_hiera_demo_256_stage1", "sam2.1_hiera_demo_256", "sam2.1_hiera_demo_256_prompts"]
     assert configs == [f"configs/sam2.1_training/{n}.yaml" for n in names]
     model_128 = out / "sam2.1_hiera_demo.pt"
     run_dirs = []
@@ -177,13 +171,12 @@ def test_recipe_script_chains_the_stages_and_exports_the_models(tmp_path, prompt
         run_dirs.append(given["launcher.experiment_log_dir"])
     assert len(set(run_dirs)) == len(run_dirs)
     exports = [i for i, c in enumerate(calls) if c[0] == "-"]
-    assert len(exports) == (3 if prompt_stage else 2)
+    assert len(exports) == 3
     assert calls.index(trains[3]) > exports[0] > calls.index(trains[2])  # stage A needs the 128-px export
-    assert exports[1] > calls.index(trains[4])  # the demo model: stage B's weights
+    assert exports[1] > calls.index(trains[4])  # stage B's weights
     assert exports[-1] == len(calls) - 1
-    expected = [(model_128, 3), (out / "sam2.1_hiera_demo_256.pt", 5)]
-    if prompt_stage:
-        expected.append((out / "sam2.1_hiera_demo_256_prompts.pt", 6))
+    expected = [(model_128, 3), (out / "sam2.1_hiera_demo_256_stage_b.pt", 5),
+                (out / "sam2.1_hiera_demo_256.pt", 6)]
     for path, stage in expected:
         exported = torch.load(path, map_location="cpu", weights_only=True)
         last = torch.load(Path(run_dirs[stage - 1]) / "checkpoints" / "checkpoint.pt", map_location="cpu",
