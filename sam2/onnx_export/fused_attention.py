@@ -88,7 +88,8 @@ class UnsupportedAttention(RuntimeError):
 def fused_attention_export() -> Iterator[None]:
     """Within the block, ``F.scaled_dot_product_attention`` exports (``torch.onnx.export(...,
     dynamo=False)``, which then imports the ``com.microsoft`` opset version 1) as
-    ``com.microsoft.MultiHeadAttention``; eager results are unchanged."""
+    ``com.microsoft.MultiHeadAttention``; eager results are unchanged. The replacement is
+    process-wide for the block's duration: do not run other models in other threads meanwhile."""
     F.scaled_dot_product_attention = _exported_attention
     try:
         yield
