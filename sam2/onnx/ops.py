@@ -44,13 +44,18 @@ def _linear_taps(size_in: int, size_out: int) -> Tuple[np.ndarray, np.ndarray, n
     return i0, i1, w1
 
 
+def _resize_input(x: np.ndarray, size: Tuple[int, int]) -> Tuple[np.ndarray, bool]:
+    """``x`` as float32 ``[..., H, W]``, and whether ``(H, W)`` already equals ``size``."""
+    x = np.asarray(x, dtype=np.float32)
+    return x, tuple(x.shape[-2:]) == tuple(size)
+
+
 def resize_bilinear(x: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
     """``F.interpolate(x, size, mode="bilinear", align_corners=False)`` of ``[..., H, W]``."""
-    x = np.asarray(x, dtype=np.float32)
-    h_out, w_out = size
-    h_in, w_in = x.shape[-2:]
-    if (h_in, w_in) == (h_out, w_out):
+    x, same = _resize_input(x, size)
+    if same:
         return x.copy()
+    (h_in, w_in), (h_out, w_out) = x.shape[-2:], size
     r0, r1, wr = _linear_taps(h_in, h_out)
     c0, c1, wc = _linear_taps(w_in, w_out)
     rows = x[..., r0, :] * (1 - wr)[:, None] + x[..., r1, :] * wr[:, None]
@@ -76,11 +81,10 @@ def _aa_matrix(size_in: int, size_out: int) -> np.ndarray:
 
 def resize_bilinear_aa(x: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
     """``F.interpolate(x, size, mode="bilinear", align_corners=False, antialias=True)``."""
-    x = np.asarray(x, dtype=np.float32)
-    h_out, w_out = size
-    h_in, w_in = x.shape[-2:]
-    if (h_in, w_in) == (h_out, w_out):
+    x, same = _resize_input(x, size)
+    if same:
         return x.copy()
+    (h_in, w_in), (h_out, w_out) = x.shape[-2:], size
     wh = _aa_matrix(h_in, h_out).astype(np.float32)
     ww = _aa_matrix(w_in, w_out).astype(np.float32)
     return np.einsum("oh,...hw,pw->...op", wh, x, ww, optimize=True).astype(np.float32)
