@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces the two shipped models on CPU: sam2/checkpoints/sam2.1_hiera_demo.pt (128 px, steps
-# 1-5) and the demo model sam2/checkpoints/sam2.1_hiera_demo_256.pt (256 px, steps 6-12):
+# 1-5) and the demo model sam2/checkpoints/sam2.1_hiera_demo_256.pt (256 px, steps 6-13):
 #   bash tools/train_demo_model.sh [OUT_DIR (default: demo_train)] [NUM_PROCESSES (default: 2)]
 # 1. a synthetic MOSE-style training split (1000 videos x 32 frames, 240x180, seed 1000; the
 #    demo and the tests hold out other seeds);
@@ -23,11 +23,14 @@
 #    the crowded split, from stage B, 80% of them started from a click or a box with 7
 #    corrective clicks, up to 8 objects, the prompt encoder and mask decoder at 1e-3, while the
 #    other frames keep the tracking loss; 1000 steps);
-# 12. OUT_DIR/sam2.1_hiera_demo_256.pt, for configs/sam2.1/sam2.1_hiera_demo_256.yaml (the demo
+# 12. stage D: configs/sam2.1_training/sam2.1_hiera_demo_256_boxes.yaml (the same clips, from
+#    stage C, 60% of them started from a box alone with 2 corrective clicks, at half stage C's
+#    learning rates; 500 steps);
+# 13. OUT_DIR/sam2.1_hiera_demo_256.pt, for configs/sam2.1/sam2.1_hiera_demo_256.yaml (the demo
 #    model, as shipped).
 # Each stage resumes where it stopped when the command is run again (training checkpoints are
 # written every 100 steps); a finished split is not rewritten. About 125 minutes on a quiet
-# 2-core machine (steps 1-5 about 72, 6-9 about 53), and stage C about 80 more; record:
+# 2-core machine (steps 1-5 about 72, 6-9 about 53), and stages C and D about 120 more; record:
 # sam2/checkpoints/sam2.1_hiera_demo.md.
 set -euo pipefail
 OUT=${1:-demo_train}
@@ -86,4 +89,6 @@ export_model "$OUT/stage256b/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo_
 # clicks and boxes (stage C): more objects per video, so that each step prompts up to 8
 write_split "$CROWDED" 2000 --min-objects 3 --max-objects 8 --photographic 0.5 --photo-split train
 train_stage sam2.1_hiera_demo_256_prompts stage256c "$CROWDED" "$OUT/stage256b/checkpoints/checkpoint.pt"
-export_model "$OUT/stage256c/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo_256.pt"
+# boxes (stage D): the same split, most clips started from a box alone
+train_stage sam2.1_hiera_demo_256_boxes stage256d "$CROWDED" "$OUT/stage256c/checkpoints/checkpoint.pt"
+export_model "$OUT/stage256d/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo_256.pt"

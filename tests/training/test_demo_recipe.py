@@ -124,10 +124,10 @@ def _overrides(call: list) -> dict:
 
 @pytest.mark.slow  # runs the recipe script (bash, recording python, export steps)
 def test_recipe_script_chains_the_stages_and_exports_the_models(tmp_path):
-    """Stages 1-3 (128 px, synthetic split), A-B (256 px, mixed photographic split) and C (clicks
-    and boxes, crowded mixed split): each stage starts from the previous one's weights (stage A
-    from the exported 128-px model); the exports are the weights of stage 3, of stage B and of
-    stage C (the shipped demo model), without the training state."""
+    """Stages 1-3 (128 px, synthetic split), A-B (256 px, mixed photographic split), C (clicks
+    and boxes, crowded mixed split) and D (boxes, the same split): each stage starts from the
+    previous one's weights (stage A from the exported 128-px model); the exports are the weights of stage 3, of stage B and of
+    stage D (the shipped demo model), without the training state."""
     from training.train import parse_args
 
     out = tmp_path / "out"
@@ -148,7 +148,8 @@ def test_recipe_script_chains_the_stages_and_exports_the_models(tmp_path):
     trains = [c for c in calls if c[0].endswith("training/train.py")]
     configs = [parse_args(c[1:]).config for c in trains]  # every call is a valid command line
     names = ["sam2.1_hiera_demo_stage1", "sam2.1_hiera_demo", "sam2.1_hiera_demo_stage3",
-             "sam2.1_hiera_demo_256_stage1", "sam2.1_hiera_demo_256", "sam2.1_hiera_demo_256_prompts"]
+             "sam2.1_hiera_demo_256_stage1", "sam2.1_hiera_demo_256", "sam2.1_hiera_demo_256_prompts",
+             "sam2.1_hiera_demo_256_boxes"]
     assert configs == [f"configs/sam2.1_training/{n}.yaml" for n in names]
     model_128 = out / "sam2.1_hiera_demo.pt"
     run_dirs = []
@@ -176,7 +177,7 @@ def test_recipe_script_chains_the_stages_and_exports_the_models(tmp_path):
     assert exports[1] > calls.index(trains[4])  # stage B's weights
     assert exports[-1] == len(calls) - 1
     expected = [(model_128, 3), (out / "sam2.1_hiera_demo_256_stage_b.pt", 5),
-                (out / "sam2.1_hiera_demo_256.pt", 6)]
+                (out / "sam2.1_hiera_demo_256.pt", 7)]
     for path, stage in expected:
         exported = torch.load(path, map_location="cpu", weights_only=True)
         last = torch.load(Path(run_dirs[stage - 1]) / "checkpoints" / "checkpoint.pt", map_location="cpu",
@@ -216,6 +217,36 @@ def test_stage_c_prompts_most_clips_and_trains_the_prompt_heads_faster():
     rest = [n for n in lr if n not in heads and not n.startswith("image_encoder.")]
     assert rest and all(lr[n] == pytest.approx(5e-5) for n in rest)
     assert max(lr[n] for n in lr if n.startswith("image_encoder.")) <= 5e-5
+
+
+def test_stage_d_starts_most_clips_from_a_box_alone():
+    """Stage D (boxes) is stage C with most prompted clips started from a box, fewer corrective
+    clicks (so that the box's own prediction weighs more in frame 0's loss) and lower learning
+    rates, the prompt heads still faster than the rest."""
+    from training.trainer import optimizer_from_config
+
+    stage_c = _compose("sam2.1_hiera_demo_256_prompts")
+    stage_d = _compose("sam2.1_hiera_demo_256_boxes")
+    assert find_placeholders(stage_d) == [INIT_KEY]  # stage C's checkpoint, given by the script
+    assert stage_d.vos.sampler == stage_c.vos.sampler and stage_d.dataset == stage_c.dataset
+    torch.manual_seed(0)
+    model_c = instantiate(stage_c.trainer.model, _recursive_=True)
+    model_d = instantiate(stage_d.trainer.model, _recursive_=True)
+    mode_c, mode_d = model_c.train_mode, model_d.train_mode
+    assert mode_d.prob_pt * mode_d.prob_box >= 0.5 > mode_c.prob_pt * mode_c.prob_box  # boxes start most clips
+    assert mode_d.prob_pt * (1 - mode_d.prob_box) > 0  # clicks are still trained
+    assert mode_d.num_init == 1 and mode_d.num_correct == 1
+    assert model_d.num_correction_pt_per_frame < model_c.num_correction_pt_per_frame
+    lrs = []
+    for cfg, model in ((stage_c, model_c), (stage_d, model_d)):
+        opt = optimizer_from_config(model, cfg.trainer.optim)
+        lr = {n: g["lr"] for g, spec in zip(opt.optimizer.param_groups, opt.specs) for n in spec.names}
+        lrs.append(lr)
+    lr_c, lr_d = lrs
+    assert set(lr_c) == set(lr_d)
+    heads = [n for n in lr_d if n.startswith(("sam_prompt_encoder.", "sam_mask_decoder."))]
+    assert all(lr_d[n] == pytest.approx(lr_c[n] / 2) for n in lr_d)
+    assert min(lr_d[n] for n in heads) > 10 * max(lr_d[n] for n in lr_d if n not in heads)
 
 
 @pytest.mark.parametrize("image_size", [128, 256])
