@@ -8,7 +8,7 @@ loses most of it. The graph's metadata is kept and ``sam2.quantized`` is added, 
 tracker accepts the graph as part of the same model.
 
 Which graphs to quantise is a quality decision, measured by ``benchmarks/onnx_speed.py``: on the
-demo model (before its clicks-and-boxes stage) the image encoder in int8 costs little (mask IoU about 0.97 with the float32
+shipped demo model the image encoder in int8 costs little (mask IoU 0.98 with the float32
 graphs), while the tracking step in int8 moves masks much more (IoU about 0.8), so
 :data:`DEFAULT_INT8_GRAPHS` is the image encoder only.
 """

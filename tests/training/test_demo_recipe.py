@@ -118,6 +118,14 @@ def _run_recipe(tmp_path: Path, out: Path) -> list:
     return [json.loads(line) for line in log.read_text().splitlines()]
 
 
+def _learning_rates(cfg, model) -> dict:
+    """Starting learning rate of every parameter name, as the stage's optimizer sets it."""
+    from training.trainer import optimizer_from_config
+
+    opt = optimizer_from_config(model, cfg.trainer.optim)
+    return {n: g["lr"] for g, spec in zip(opt.optimizer.param_groups, opt.specs) for n in spec.names}
+
+
 def _overrides(call: list) -> dict:
     return dict(a.split("=", 1) for a in call if "=" in a and not a.startswith("-"))
 
@@ -190,8 +198,6 @@ def test_stage_c_prompts_most_clips_and_trains_the_prompt_heads_faster():
     """Stage C (clicks and boxes) keeps stage B's model and 8-frame clips, starts most clips from
     a click or a box with 7 corrective clicks on up to 8 objects, and gives the prompt encoder
     and the mask decoder (only them) a 1e-3 learning rate."""
-    from training.trainer import optimizer_from_config
-
     stage_b = _compose("sam2.1_hiera_demo_256")
     stage_c = _compose("sam2.1_hiera_demo_256_prompts")
     assert find_placeholders(stage_c) == [INIT_KEY]  # stage B's checkpoint, given by the script
@@ -207,11 +213,7 @@ def test_stage_c_prompts_most_clips_and_trains_the_prompt_heads_faster():
     assert mode_c.prob_pt * (1 - mode_c.prob_box) >= 0.5  # clicks start at least half of the clips
     assert mode_c.num_init == 1 and mode_c.num_correct == 1  # frame 0 prompted; the others track
     assert model_c.num_correction_pt_per_frame == 7
-    opt = optimizer_from_config(model_c, stage_c.trainer.optim)
-    lr = {}
-    for group, spec in zip(opt.optimizer.param_groups, opt.specs):
-        for name in spec.names:
-            lr[name] = group["lr"]
+    lr = _learning_rates(stage_c, model_c)
     heads = [n for n in lr if n.startswith(("sam_prompt_encoder.", "sam_mask_decoder."))]
     assert heads and all(lr[n] == pytest.approx(1e-3) for n in heads)
     rest = [n for n in lr if n not in heads and not n.startswith("image_encoder.")]
@@ -223,8 +225,6 @@ def test_stage_d_starts_most_clips_from_a_box_alone():
     """Stage D (boxes) is stage C with most prompted clips started from a box, fewer corrective
     clicks (so that the box's own prediction weighs more in frame 0's loss) and lower learning
     rates, the prompt heads still faster than the rest."""
-    from training.trainer import optimizer_from_config
-
     stage_c = _compose("sam2.1_hiera_demo_256_prompts")
     stage_d = _compose("sam2.1_hiera_demo_256_boxes")
     assert find_placeholders(stage_d) == [INIT_KEY]  # stage C's checkpoint, given by the script
@@ -237,12 +237,7 @@ def test_stage_d_starts_most_clips_from_a_box_alone():
     assert mode_d.prob_pt * (1 - mode_d.prob_box) > 0  # clicks are still trained
     assert mode_d.num_init == 1 and mode_d.num_correct == 1
     assert model_d.num_correction_pt_per_frame < model_c.num_correction_pt_per_frame
-    lrs = []
-    for cfg, model in ((stage_c, model_c), (stage_d, model_d)):
-        opt = optimizer_from_config(model, cfg.trainer.optim)
-        lr = {n: g["lr"] for g, spec in zip(opt.optimizer.param_groups, opt.specs) for n in spec.names}
-        lrs.append(lr)
-    lr_c, lr_d = lrs
+    lr_c, lr_d = _learning_rates(stage_c, model_c), _learning_rates(stage_d, model_d)
     assert set(lr_c) == set(lr_d)
     heads = [n for n in lr_d if n.startswith(("sam_prompt_encoder.", "sam_mask_decoder."))]
     assert all(lr_d[n] == pytest.approx(lr_c[n] / 2) for n in lr_d)
