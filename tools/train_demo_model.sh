@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces the two shipped models on CPU: sam2/checkpoints/sam2.1_hiera_demo.pt (128 px, steps
-# 1-5) and the demo model sam2/checkpoints/sam2.1_hiera_demo_256.pt (256 px, steps 6-13):
+# 1-5) and the demo model sam2/checkpoints/sam2.1_hiera_demo_256.pt (256 px, steps 6-15):
 #   bash tools/train_demo_model.sh [OUT_DIR (default: demo_train)] [NUM_PROCESSES (default: 2)]
 # 1. a synthetic MOSE-style training split (1000 videos x 32 frames, 240x180, seed 1000; the
 #    demo and the tests hold out other seeds);
@@ -26,11 +26,16 @@
 # 12. stage D: configs/sam2.1_training/sam2.1_hiera_demo_256_boxes.yaml (the same clips, from
 #    stage C, 60% of them started from a box alone with 2 corrective clicks, at half stage C's
 #    learning rates; 500 steps);
-# 13. OUT_DIR/sam2.1_hiera_demo_256.pt, for configs/sam2.1/sam2.1_hiera_demo_256.yaml (the demo
+# 13. stage E: configs/sam2.1_training/sam2.1_hiera_demo_256_box_frames.yaml (single frames of
+#    the same split, from stage D, every object prompted by its box alone; 1000 steps, always
+#    with one process: the memory modules get no gradient on single frames);
+# 14. stage F: configs/sam2.1_training/sam2.1_hiera_demo_256_settle.yaml (stage D's clips again,
+#    from stage E, at stage D's peak learning rates; 100 steps), which brings tracking back;
+# 15. OUT_DIR/sam2.1_hiera_demo_256.pt, for configs/sam2.1/sam2.1_hiera_demo_256.yaml (the demo
 #    model, as shipped).
 # Each stage resumes where it stopped when the command is run again (training checkpoints are
 # written every 100 steps); a finished split is not rewritten. About 125 minutes on a quiet
-# 2-core machine (steps 1-5 about 72, 6-9 about 53), and stages C and D about 120 more; record:
+# 2-core machine (steps 1-5 about 72, 6-9 about 53), and stages C-F about 135 more; record:
 # sam2/checkpoints/sam2.1_hiera_demo.md.
 set -euo pipefail
 OUT=${1:-demo_train}
@@ -52,13 +57,14 @@ write_split() {
   fi
 }
 
-# train_stage CONFIG_NAME RUN_NAME SPLIT_DIR [INITIAL_WEIGHTS]: one stage (resumes by itself)
+# train_stage CONFIG_NAME RUN_NAME SPLIT_DIR [INITIAL_WEIGHTS [PROCESSES]]: one stage (resumes by
+# itself); PROCESSES defaults to NUM_PROCESSES
 train_stage() {
   local init=()
   if [ -n "${4:-}" ]; then
     init=(trainer.checkpoint.model_weight_initializer.state_dict.checkpoint_path="$4")
   fi
-  python "$ROOT/training/train.py" -c "configs/sam2.1_training/$1.yaml" --use-cluster 0 --num-gpus "$NPROC" \
+  python "$ROOT/training/train.py" -c "configs/sam2.1_training/$1.yaml" --use-cluster 0 --num-gpus "${5:-$NPROC}" \
     dataset.img_folder="$3/JPEGImages" dataset.gt_folder="$3/Annotations" \
     launcher.experiment_log_dir="$OUT/$2" "${init[@]}"
 }
@@ -81,7 +87,7 @@ train_stage sam2.1_hiera_demo_stage1 stage1 "$SPLIT"
 train_stage sam2.1_hiera_demo stage2 "$SPLIT" "$OUT/stage1/checkpoints/checkpoint.pt"
 train_stage sam2.1_hiera_demo_stage3 stage3 "$SPLIT" "$OUT/stage2/checkpoints/checkpoint.pt"
 export_model "$OUT/stage3/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo.pt"
-# the demo model (steps 6-12): half the videos from the training photographs only
+# the demo model (steps 6-15): half the videos from the training photographs only
 write_split "$MIXED" 1000 --photographic 0.5 --photo-split train
 train_stage sam2.1_hiera_demo_256_stage1 stage256a "$MIXED" "$OUT/sam2.1_hiera_demo.pt"
 train_stage sam2.1_hiera_demo_256 stage256b "$MIXED" "$OUT/stage256a/checkpoints/checkpoint.pt"
@@ -91,4 +97,7 @@ write_split "$CROWDED" 2000 --min-objects 3 --max-objects 8 --photographic 0.5 -
 train_stage sam2.1_hiera_demo_256_prompts stage256c "$CROWDED" "$OUT/stage256b/checkpoints/checkpoint.pt"
 # boxes (stage D): the same split, most clips started from a box alone
 train_stage sam2.1_hiera_demo_256_boxes stage256d "$CROWDED" "$OUT/stage256c/checkpoints/checkpoint.pt"
-export_model "$OUT/stage256d/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo_256.pt"
+# boxes on single frames (stage E, one process), then tracking back (stage F)
+train_stage sam2.1_hiera_demo_256_box_frames stage256e "$CROWDED" "$OUT/stage256d/checkpoints/checkpoint.pt" 1
+train_stage sam2.1_hiera_demo_256_settle stage256f "$CROWDED" "$OUT/stage256e/checkpoints/checkpoint.pt"
+export_model "$OUT/stage256f/checkpoints/checkpoint.pt" "$OUT/sam2.1_hiera_demo_256.pt"

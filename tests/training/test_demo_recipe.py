@@ -89,7 +89,7 @@ elif args and args[0].endswith("train.py"):
     shutil.copy(os.path.join(os.environ["RECIPE_CKPTS"], f"{{stage}}.pt"),
                 os.path.join(run_dir, "checkpoints", "checkpoint.pt"))
 """
-_MAX_STAGES = 8
+_MAX_STAGES = 10
 
 
 def _run_recipe(tmp_path: Path, out: Path) -> list:
@@ -133,9 +133,10 @@ def _overrides(call: list) -> dict:
 @pytest.mark.slow  # runs the recipe script (bash, recording python, export steps)
 def test_recipe_script_chains_the_stages_and_exports_the_models(tmp_path):
     """Stages 1-3 (128 px, synthetic split), A-B (256 px, mixed photographic split), C (clicks
-    and boxes, crowded mixed split) and D (boxes, the same split): each stage starts from the
-    previous one's weights (stage A from the exported 128-px model); the exports are the weights of stage 3, of stage B and of
-    stage D (the shipped demo model), without the training state."""
+    and boxes, crowded mixed split), D (boxes), E (boxes on single frames, one process) and F
+    (tracking back), all three on the same split: each stage starts from the previous one's
+    weights (stage A from the exported 128-px model); the exports are the weights of stage 3,
+    of stage B and of stage F (the shipped demo model), without the training state."""
     from training.train import parse_args
 
     out = tmp_path / "out"
@@ -157,13 +158,15 @@ def test_recipe_script_chains_the_stages_and_exports_the_models(tmp_path):
     configs = [parse_args(c[1:]).config for c in trains]  # every call is a valid command line
     names = ["sam2.1_hiera_demo_stage1", "sam2.1_hiera_demo", "sam2.1_hiera_demo_stage3",
              "sam2.1_hiera_demo_256_stage1", "sam2.1_hiera_demo_256", "sam2.1_hiera_demo_256_prompts",
-             "sam2.1_hiera_demo_256_boxes"]
+             "sam2.1_hiera_demo_256_boxes", "sam2.1_hiera_demo_256_box_frames",
+             "sam2.1_hiera_demo_256_settle"]
     assert configs == [f"configs/sam2.1_training/{n}.yaml" for n in names]
     model_128 = out / "sam2.1_hiera_demo.pt"
     run_dirs = []
     for k, (call, config) in enumerate(zip(trains, configs)):
         args = parse_args(call[1:])
-        assert args.num_gpus == 3 and args.use_cluster == 0  # the script's NUM_PROCESSES argument
+        # the script's NUM_PROCESSES argument; stage E (single frames) always runs one process
+        assert args.num_gpus == (1 if k == 7 else 3) and args.use_cluster == 0
         given = _overrides(args.overrides)
         split = synthetic if k < 3 else mixed if k < 5 else crowded
         assert given["dataset.img_folder"] == f"{split}/JPEGImages"
@@ -185,7 +188,7 @@ def test_recipe_script_chains_the_stages_and_exports_the_models(tmp_path):
     assert exports[1] > calls.index(trains[4])  # stage B's weights
     assert exports[-1] == len(calls) - 1
     expected = [(model_128, 3), (out / "sam2.1_hiera_demo_256_stage_b.pt", 5),
-                (out / "sam2.1_hiera_demo_256.pt", 7)]
+                (out / "sam2.1_hiera_demo_256.pt", 9)]
     for path, stage in expected:
         exported = torch.load(path, map_location="cpu", weights_only=True)
         last = torch.load(Path(run_dirs[stage - 1]) / "checkpoints" / "checkpoint.pt", map_location="cpu",
@@ -242,6 +245,42 @@ def test_stage_d_starts_most_clips_from_a_box_alone():
     heads = [n for n in lr_d if n.startswith(("sam_prompt_encoder.", "sam_mask_decoder."))]
     assert all(lr_d[n] == pytest.approx(lr_c[n] / 2) for n in lr_d)
     assert min(lr_d[n] for n in heads) > 10 * max(lr_d[n] for n in lr_d if n not in heads)
+
+
+def test_stage_e_prompts_every_single_frame_with_a_box_alone():
+    """Stage E (boxes on single frames) is stage D on 1-frame clips where every object is
+    prompted by its box and nothing else (no corrective click), at stage D's learning rates."""
+    stage_d = _compose("sam2.1_hiera_demo_256_boxes")
+    stage_e = _compose("sam2.1_hiera_demo_256_box_frames")
+    assert find_placeholders(stage_e) == [INIT_KEY]  # stage D's checkpoint, given by the script
+    sampler = instantiate(stage_e.vos.sampler)
+    assert sampler.num_frames == 1 and sampler.max_num_objects == 8
+    assert stage_e.dataset == stage_d.dataset and stage_e.scratch.num_epochs == 1
+    torch.manual_seed(0)
+    model_d = instantiate(stage_d.trainer.model, _recursive_=True)
+    model_e = instantiate(stage_e.trainer.model, _recursive_=True)
+    mode_e = model_e.train_mode
+    assert mode_e.prob_pt == 1.0 and mode_e.prob_box == 1.0
+    assert model_e.num_correction_pt_per_frame == 0
+    assert _learning_rates(stage_e, model_e) == _learning_rates(stage_d, model_d)
+
+
+def test_stage_f_is_a_short_constant_rate_run_of_stage_d():
+    """Stage F (tracking back) is stage D's clips and prompts for 100 steps with 2 processes (a
+    fifth of the split, one epoch) at stage D's starting learning rates, held constant."""
+    from training.utils.schedulers import ConstantParamScheduler
+
+    stage_d = _compose("sam2.1_hiera_demo_256_boxes")
+    stage_f = _compose("sam2.1_hiera_demo_256_settle")
+    assert find_placeholders(stage_f) == [INIT_KEY]  # stage E's checkpoint, given by the script
+    assert stage_f.vos.sampler == stage_d.vos.sampler and stage_f.trainer.model == stage_d.trainer.model
+    assert stage_f.scratch.num_epochs == 1 and stage_f.dataset.multiplier * 1000 / 2 == 100
+    torch.manual_seed(0)
+    model = instantiate(stage_f.trainer.model, _recursive_=True)
+    lr_d, lr_f = _learning_rates(stage_d, model), _learning_rates(stage_f, model)
+    assert lr_f.keys() == lr_d.keys() and all(lr_f[n] == pytest.approx(lr_d[n]) for n in lr_f)
+    schedulers = [instantiate(o.scheduler) for o in stage_f.trainer.optim.options.lr]
+    assert len(schedulers) == 3 and all(isinstance(s, ConstantParamScheduler) for s in schedulers)
 
 
 @pytest.mark.parametrize("image_size", [128, 256])
