@@ -8,6 +8,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 CLICK_IOU_FLOOR = 0.5
+BOX_IOU_FLOOR = 0.55
 
 
 def _load():
@@ -44,17 +45,21 @@ def test_two_frame_run_writes_every_row(tmp_path, one_torch_thread, capsys):
     assert "| SAM2ImagePredictor | click |" in capsys.readouterr().out
 
 
-def test_demo_model_answers_a_click(one_torch_thread):
-    """The shipped demo model segments an object from one click at its interior on held-out
-    synthetic frames, through both predictors (the model record's "Answering a click or a box"
-    has the measured means; the floor sits below them)."""
+def test_demo_model_answers_a_click_and_a_box(one_torch_thread):
+    """The shipped demo model segments an object from one click at its interior, and from its
+    bounding box, on held-out synthetic frames (16 videos, 30 objects), through both predictors
+    (the model record's "Answering a click or a box" has the measured means: click 0.79 / 0.79,
+    box 0.64 / 0.63; the floors sit below them)."""
     from sam2.build_sam import build_sam2, build_sam2_video_predictor
     from sam2.demo import DEMO_CONFIG, demo_checkpoint_path
 
     bench = _load()
-    frames, cases = bench.make_cases(8, 0, 64, 180, 240)
+    frames, cases = bench.make_cases(16, 0, 64, 180, 240)
     ckpt = str(demo_checkpoint_path())
     image = bench.run_image_predictor(build_sam2(DEMO_CONFIG, ckpt, device="cpu"), frames, cases)
     video = bench.run_video_predictor(build_sam2_video_predictor(DEMO_CONFIG, ckpt, device="cpu"), frames, cases)
+    assert len(cases) == 30
     for scores in (image["click"], video["click"]):
         assert scores.row()["mean_iou"] >= CLICK_IOU_FLOOR, scores.row()
+    for scores in (image["box"], video["box"]):
+        assert scores.row()["mean_iou"] >= BOX_IOU_FLOOR, scores.row()
