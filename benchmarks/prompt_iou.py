@@ -11,13 +11,17 @@ not trained on), with at least ``--min-area`` pixels:
 Each prompt goes through ``SAM2ImagePredictor.predict`` (the click with ``multimask_output=True``
 and the candidate of highest predicted IoU, as the official notebooks do; the box with one mask)
 and through the video predictor's ``add_new_points_or_box`` on frame 0 (frames written as PNG, so
-both predictors see the same pixels). The table gives the mean IoU of the predicted mask with
-the object's mask, the share of objects above IoU 0.5, and the mean predicted IoU.
+both predictors see the same pixels). Both are built as ``build_sam2`` builds them by default,
+with SAM 2 post-processing on (hole filling, and the stability fallback that swaps an unstable
+single mask for the best of the multimask candidates); ``--no-postprocessing`` turns it off, as
+``tools/demo.py`` runs. The table gives the mean IoU of the predicted mask with the object's
+mask, the share of objects above IoU 0.5, and the mean predicted IoU.
 
     python benchmarks/prompt_iou.py                        # the demo model (256 px)
     python benchmarks/prompt_iou.py --image-size 128       # the 128-px shipped model
     python benchmarks/prompt_iou.py --model facebook/sam2.1-hiera-tiny   # an official model
-    python benchmarks/prompt_iou.py --videos 8 --seed 0 --json prompt_iou.json
+    python benchmarks/prompt_iou.py --videos 16 --seed 0 --json prompt_iou.json
+    python benchmarks/prompt_iou.py --videos 16 --no-postprocessing   # as tools/demo.py runs
 """
 from __future__ import annotations
 
@@ -171,6 +175,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--min-area", type=int, default=64, help="smallest object measured, in pixels (default: 64)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
     p.add_argument("--json", type=Path, default=None, help="also write the numbers to this JSON file")
+    p.add_argument("--no-postprocessing", action="store_true",
+                   help="build both predictors with apply_postprocessing=False (hole filling and the "
+                        "stability fallback off, as tools/demo.py runs by default); default: on, as "
+                        "build_sam2 builds them")
     args = p.parse_args(argv)
     if args.videos < 1:
         p.error(f"--videos {args.videos}: must be >= 1")
@@ -187,19 +195,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     frames, cases = make_cases(args.videos, args.seed, args.min_area, args.height, args.width)
     if not cases:
         raise cli.ToolError("no object large enough in these frames; lower --min-area or add --videos")
+    post = not args.no_postprocessing
     results = {
-        "SAM2ImagePredictor": run_image_predictor(build_sam2(choice.config, str(choice.checkpoint), device=device),
-                                                  frames, cases),
+        "SAM2ImagePredictor": run_image_predictor(
+            build_sam2(choice.config, str(choice.checkpoint), device=device, apply_postprocessing=post), frames, cases),
         "add_new_points_or_box": run_video_predictor(
-            build_sam2_video_predictor(choice.config, str(choice.checkpoint), device=device), frames, cases),
+            build_sam2_video_predictor(choice.config, str(choice.checkpoint), device=device,
+                                       apply_postprocessing=post), frames, cases),
     }
     seconds = time.perf_counter() - start
     print(f"model: {choice.model_id or choice.checkpoint} ({choice.config}); {len(cases)} objects on "
-          f"{args.videos} held-out frames (seed {args.seed}, {args.height}x{args.width}); {seconds:.1f} s")
+          f"{args.videos} held-out frames (seed {args.seed}, {args.height}x{args.width}); "
+          f"post-processing {'on' if post else 'off'}; {seconds:.1f} s")
     print(format_table(results))
     if args.json is not None:
         payload = {"model": str(choice.model_id or choice.checkpoint), "config": choice.config,
-                   "videos": args.videos, "seed": args.seed, "objects": len(cases), "seconds": round(seconds, 1),
+                   "videos": args.videos, "seed": args.seed, "objects": len(cases), "postprocessing": post,
+                   "seconds": round(seconds, 1),
                    "results": {p: {k: s.row() for k, s in by.items()} for p, by in results.items()}}
         args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return 0

@@ -42,7 +42,30 @@ def test_two_frame_run_writes_every_row(tmp_path, one_torch_thread, capsys):
         for kind in ("click", "box"):
             assert rows[kind]["objects"] == doc["objects"] > 0
             assert 0.0 <= rows[kind]["mean_iou"] <= 1.0
+    assert doc["postprocessing"] is True
     assert "| SAM2ImagePredictor | click |" in capsys.readouterr().out
+
+
+def test_no_postprocessing_builds_both_predictors_without_it(tmp_path, monkeypatch, one_torch_thread, capsys):
+    """--no-postprocessing reaches both builders (as tools/demo.py runs); the default keeps it."""
+    import sam2.build_sam as build
+
+    bench = _load()
+    seen = []
+    for name in ("build_sam2", "build_sam2_video_predictor"):
+        real = getattr(build, name)
+
+        def spy(*args, _real=real, _name=name, **kwargs):
+            seen.append((_name, kwargs.get("apply_postprocessing")))
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(build, name, spy)
+    out = tmp_path / "iou.json"
+    assert bench.main(["--videos", "2", "--image-size", "128", "--device", "cpu", "--no-postprocessing",
+                       "--json", str(out)]) == 0
+    assert sorted(seen) == [("build_sam2", False), ("build_sam2_video_predictor", False)]
+    assert json.loads(out.read_text())["postprocessing"] is False
+    assert "post-processing off" in capsys.readouterr().out
 
 
 def test_demo_model_answers_a_click_and_a_box(one_torch_thread):
