@@ -166,7 +166,8 @@ def test_recipe_script_chains_the_stages_and_exports_the_models(tmp_path):
     for k, (call, config) in enumerate(zip(trains, configs)):
         args = parse_args(call[1:])
         # the script's NUM_PROCESSES argument; stage E (single frames) always runs one process
-        assert args.num_gpus == (1 if k == 7 else 3) and args.use_cluster == 0
+        single_frames = names[k] == "sam2.1_hiera_demo_256_box_frames"
+        assert args.num_gpus == (1 if single_frames else 3) and args.use_cluster == 0
         given = _overrides(args.overrides)
         split = synthetic if k < 3 else mixed if k < 5 else crowded
         assert given["dataset.img_folder"] == f"{split}/JPEGImages"
